@@ -1,0 +1,115 @@
+//! Writes a chunk stream to the client as Server-Sent Events, exactly as OpenAI does:
+//! `data: {json}\n\n` per chunk, `data: [DONE]\n\n` after a clean end, no `event:` lines.
+//!
+//! Each chunk is serialized once and written as soon as it arrives (no buffering). While the
+//! upstream is silent a `: keep-alive` comment goes out every keep-alive interval, and a silence
+//! longer than the idle timeout ends the stream with an error event. After the first byte an
+//! upstream failure can no longer change the status, so it becomes `data: {"error":…}` and the
+//! stream closes without `[DONE]`: a client must never mistake a cut answer for a whole one.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::request_log::RequestFacts;
+use crate::llm::{ChunkStream, LlmError};
+use crate::wire::ChatChunk;
+
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+const DONE: &[u8] = b"data: [DONE]\n\n";
+
+pub struct SseOptions {
+    pub keepalive: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub fn sse_response(first: ChatChunk, mut rest: ChunkStream, options: SseOptions, facts: RequestFacts) -> Response {
+    let body = async_stream::stream! {
+        observe(&first, &facts);
+        yield Ok::<Bytes, Infallible>(encode(&first));
+        let mut keepalive = tokio::time::interval_at(Instant::now() + options.keepalive, options.keepalive);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut deadline = Instant::now() + options.idle_timeout;
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = tokio::time::timeout_at(deadline, rest.next()) => next,
+                _ = keepalive.tick() => {
+                    yield Ok(Bytes::from_static(KEEP_ALIVE));
+                    continue;
+                }
+            };
+            match next {
+                Ok(Some(Ok(chunk))) => {
+                    observe(&chunk, &facts);
+                    deadline = Instant::now() + options.idle_timeout;
+                    keepalive.reset();
+                    yield Ok(encode(&chunk));
+                }
+                Ok(Some(Err(error))) => {
+                    yield Ok(error_event(&error, &facts));
+                    return;
+                }
+                Ok(None) => {
+                    yield Ok(Bytes::from_static(DONE));
+                    return;
+                }
+                Err(_elapsed) => {
+                    let error = LlmError::Timeout(format!(
+                        "no data from the upstream for {:.0} s (idle_timeout_secs)",
+                        options.idle_timeout.as_secs_f64()
+                    ));
+                    yield Ok(error_event(&error, &facts));
+                    return;
+                }
+            }
+        }
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn encode(chunk: &ChatChunk) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut out, chunk).is_err() {
+        // Serializing our own types cannot fail (string keys only); keep the stream well-formed anyway.
+        out.truncate(6);
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+fn error_event(error: &LlmError, facts: &RequestFacts) -> Bytes {
+    tracing::warn!(error = %error, "stream ended by an upstream failure");
+    let message = error.to_string();
+    facts.update(|f| f.stream_error = Some(message));
+    Bytes::from(format!("data: {}\n\n", error.to_error_object().to_envelope_json()))
+}
+
+fn observe(chunk: &ChatChunk, facts: &RequestFacts) {
+    let has_token = chunk.choices.iter().any(|c| {
+        c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
+            || c.delta.reasoning_content.as_deref().is_some_and(|s| !s.is_empty())
+            || c.delta.tool_calls.is_some()
+    });
+    if has_token {
+        facts.first_token();
+    }
+    if let Some(usage) = &chunk.usage {
+        let usage = usage.clone();
+        facts.update(|f| f.usage = Some(usage));
+    }
+}

@@ -1,0 +1,106 @@
+//! The client-facing contract of a stream, enforced in one place for every provider.
+//!
+//! Upstreams differ in small ways that break strict clients: some omit `role` in the first
+//! delta, some vary `created` between chunks, some glue `usage` onto the last choice chunk even
+//! when the client asked for a separate usage chunk. [`normalize`] fixes these so that what the
+//! client sees follows DESIGN.md's fidelity rules whatever the upstream did.
+
+use futures_util::StreamExt;
+
+use crate::llm::ChunkStream;
+use crate::wire::{ChatChunk, Usage};
+
+/// Wraps a chunk stream so that:
+/// - the first chunk with choices carries `delta.role = "assistant"`;
+/// - `id`, `created` and `model` are those of the first chunk throughout;
+/// - with `include_usage`, usage arrives in its own final chunk with `choices: []`.
+pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream {
+    Box::pin(async_stream::stream! {
+        let mut identity: Option<(String, i64, String)> = None;
+        let mut role_sent = false;
+        let mut usage_sent = false;
+        let mut pending_usage: Option<Usage> = None;
+        while let Some(item) = upstream.next().await {
+            let mut chunk = match item {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    yield Err(error);
+                    return;
+                }
+            };
+            match &identity {
+                None => {
+                    if chunk.id.is_empty() {
+                        chunk.id = format!("chatcmpl-{}", crate::llm::ollama::random_hex(24));
+                    }
+                    identity = Some((chunk.id.clone(), chunk.created, chunk.model.clone()));
+                }
+                Some((id, created, model)) => {
+                    if chunk.id != *id {
+                        chunk.id.clone_from(id);
+                    }
+                    chunk.created = *created;
+                    if chunk.model != *model {
+                        chunk.model.clone_from(model);
+                    }
+                }
+            }
+            if !role_sent && !chunk.choices.is_empty() {
+                for choice in &mut chunk.choices {
+                    if choice.delta.role.is_none() {
+                        choice.delta.role = Some("assistant".to_string());
+                    }
+                }
+                role_sent = true;
+            }
+            if include_usage && chunk.usage.is_some() {
+                if chunk.choices.is_empty() {
+                    usage_sent = true;
+                } else {
+                    pending_usage = chunk.usage.take();
+                }
+            }
+            yield Ok(chunk);
+        }
+        if let (Some(usage), false, Some((id, created, model))) = (pending_usage, usage_sent, identity) {
+            yield Ok(ChatChunk {
+                id,
+                object: "chat.completion.chunk".to_string(),
+                created,
+                model,
+                choices: Vec::new(),
+                usage: Some(usage),
+                extra: Default::default(),
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::LlmError;
+    use serde_json::json;
+
+    fn chunk(value: serde_json::Value) -> Result<ChatChunk, LlmError> {
+        Ok(serde_json::from_value(value).expect("chunk"))
+    }
+
+    #[tokio::test]
+    async fn splits_glued_usage_and_pins_identity() {
+        let upstream: ChunkStream = Box::pin(futures_util::stream::iter(vec![
+            chunk(json!({"id":"a","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]})),
+            chunk(json!({"id":"a","created":2,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})),
+        ]));
+        let out: Vec<ChatChunk> = normalize(upstream, true)
+            .map(|c| c.expect("ok"))
+            .collect()
+            .await;
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].choices[0].delta.role.as_deref(), Some("assistant"));
+        assert_eq!(out[1].created, 1);
+        assert!(out[1].usage.is_none());
+        assert!(out[2].choices.is_empty());
+        assert_eq!(out[2].usage.as_ref().map(|u| u.total_tokens), Some(3));
+    }
+}

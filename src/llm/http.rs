@@ -1,0 +1,111 @@
+//! The HTTP plumbing every adapter shares: one pooled client per provider, authentication and
+//! extra headers, and turning transport failures into [`LlmError`]s.
+//!
+//! The API key header is marked *sensitive* so that hyper and reqwest never print it, at any log
+//! level, `trace` included.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+
+use super::LlmError;
+use crate::config::ResolvedProvider;
+
+/// Upstream error bodies are read up to this size; the rest is not worth a client's screen.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A provider's HTTP client with its base URL and default headers.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pub client: reqwest::Client,
+    pub base_url: String,
+    pub provider: String,
+}
+
+impl UpstreamClient {
+    pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &provider.settings.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
+            let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+            headers.insert(name, value);
+        }
+        if let Ok(Some(key)) = &provider.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| format!("the API key of provider '{}' contains invalid characters", provider.name))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(provider.connect_timeout())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("adk-llm-proxy/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build HTTP client for provider '{}': {e}", provider.name))?;
+        Ok(Self {
+            client,
+            base_url: provider.base_url.clone(),
+            provider: provider.name.clone(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends the request; a non-2xx answer becomes `LlmError::Upstream` with the provider's own
+    /// message and `Retry-After`.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, LlmError> {
+        let response = request.send().await.map_err(|e| transport_error(&self.provider, &e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = read_bounded(response, MAX_ERROR_BODY).await;
+        Err(LlmError::from_upstream_body(status, &body, retry_after))
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= limit {
+            body.truncate(limit);
+            break;
+        }
+    }
+    body
+}
+
+/// Classifies a reqwest failure. Connection problems are 502s; timeouts 504s.
+pub fn transport_error(provider: &str, error: &reqwest::Error) -> LlmError {
+    // reqwest's Display of a URL-carrying error never includes headers, so no key can leak here.
+    let detail = error_chain(error);
+    if error.is_timeout() {
+        LlmError::Timeout(format!("provider '{provider}': {detail}"))
+    } else if error.is_connect() || error.is_request() {
+        LlmError::Unreachable(format!("provider '{provider}': {detail}"))
+    } else {
+        LlmError::Protocol(format!("provider '{provider}': {detail}"))
+    }
+}
+
+/// reqwest's top-level message is often just "error sending request"; the cause says why.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,117 @@
+//! The configured providers and the routing rule from a request's `model` to one of them.
+//!
+//! `provider/model` reaches that provider with `model`; any other name goes to the default
+//! provider unchanged (so OpenRouter-style `vendor/model` names still work when `vendor` is not a
+//! configured provider); no model at all means the default model.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::Llm;
+use super::ollama::Ollama;
+use super::openai_compat::OpenAiCompat;
+use crate::config::{Config, ProviderKind, ResolvedProvider};
+use crate::error::ApiError;
+
+/// One configured upstream: its settings and the adapter that talks to it.
+pub struct Provider {
+    pub config: ResolvedProvider,
+    pub llm: Arc<dyn Llm>,
+}
+
+impl Provider {
+    pub fn new(config: ResolvedProvider) -> Result<Self, String> {
+        let llm: Arc<dyn Llm> = match config.settings.kind {
+            ProviderKind::Openai => Arc::new(OpenAiCompat::new(&config)?),
+            ProviderKind::Ollama => Arc::new(Ollama::new(&config)?),
+        };
+        Ok(Self { config, llm })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// Where a request goes: the provider and the model name the upstream knows.
+#[derive(Clone)]
+pub struct Route {
+    pub provider: Arc<Provider>,
+    pub model: String,
+}
+
+pub struct ProviderRegistry {
+    providers: BTreeMap<String, Arc<Provider>>,
+    default_provider: String,
+    default_model: String,
+}
+
+impl ProviderRegistry {
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let mut providers = BTreeMap::new();
+        for (name, resolved) in &config.providers {
+            providers.insert(name.clone(), Arc::new(Provider::new(resolved.clone())?));
+        }
+        Ok(Self {
+            providers,
+            default_provider: config.default_provider.clone(),
+            default_model: config.default_model.clone(),
+        })
+    }
+
+    pub fn default_provider(&self) -> &Arc<Provider> {
+        // `Config` validation guarantees the default provider exists.
+        &self.providers[&self.default_provider]
+    }
+
+    pub fn default_model(&self) -> &str {
+        &self.default_model
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
+    /// Resolves a request's `model` to a provider and upstream model name.
+    pub fn resolve(&self, model: Option<&str>) -> Result<Route, ApiError> {
+        let model = model.map(str::trim).filter(|m| !m.is_empty());
+        let (provider, model) = match model {
+            None => (self.default_provider().clone(), self.default_model.clone()),
+            Some(model) => match model.split_once('/') {
+                Some((prefix, rest)) if self.providers.contains_key(prefix) => {
+                    let provider = self.providers[prefix].clone();
+                    let rest = rest.trim();
+                    let model = if rest.is_empty() {
+                        provider.config.settings.default_model.clone().unwrap_or_default()
+                    } else {
+                        rest.to_string()
+                    };
+                    (provider, model)
+                }
+                _ => (self.default_provider().clone(), model.to_string()),
+            },
+        };
+        if model.is_empty() {
+            return Err(ApiError::invalid_request(
+                format!("Provider '{}' has no default model; name one as '{}/<model>'.", provider.name(), provider.name()),
+                Some("model"),
+                "model_not_found",
+            ));
+        }
+        if let Err(var) = &provider.config.api_key {
+            return Err(ApiError::invalid_request(
+                format!(
+                    "Provider '{}' is not available: the proxy's environment variable {var} is not set.",
+                    provider.name()
+                ),
+                Some("model"),
+                "provider_unavailable",
+            ));
+        }
+        Ok(Route { provider, model })
+    }
+}

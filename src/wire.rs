@@ -1,0 +1,315 @@
+//! OpenAI chat-completions wire types, written to be *tolerant*.
+//!
+//! A proxy must never be the reason a client or a provider breaks, so every struct here keeps the
+//! fields it does not know in a flattened `extra` map and writes them back unchanged. Fields the
+//! proxy needs to read or rewrite are typed; everything else rides along. Request messages are
+//! kept as raw JSON objects because clients send many shapes (content parts, names, tool ids,
+//! vendor fields) that the proxy must forward byte-for-byte in meaning.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A validated `POST /v1/chat/completions` body.
+///
+/// Only `model`, `messages` and `stream` are typed: the proxy routes on the first, may rewrite
+/// the second (DeepSeek quirks, Ollama mapping) and branches on the third. All other parameters
+/// stay in `extra`, so a parameter the client did not set is never invented on the way up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatRequest {
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// Whether the client asked for a trailing usage chunk (`stream_options.include_usage`).
+    pub fn include_usage(&self) -> bool {
+        self.extra
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// One chat message, kept as the client sent it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Message(pub Map<String, Value>);
+
+impl Message {
+    pub fn role(&self) -> &str {
+        self.0.get("role").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn content(&self) -> Option<&Value> {
+        self.0.get("content")
+    }
+
+    pub fn tool_calls(&self) -> Option<&Vec<Value>> {
+        self.0.get("tool_calls").and_then(Value::as_array)
+    }
+
+    /// The plain text of the message: a string content as is, or the text parts of an array
+    /// content joined by newlines (images and other parts carry no text).
+    pub fn text(&self) -> Option<String> {
+        match self.content()? {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(parts) => Some(join_text_parts(parts)),
+            _ => None,
+        }
+    }
+}
+
+/// Joins the `text` of every `{"type":"text"}` content part with newlines.
+pub fn join_text_parts(parts: &[Value]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if let Some(text) = part.get("text").and_then(Value::as_str) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// Token counts. Providers add their own details (cache hits, reasoning tokens), kept in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One `chat.completion.chunk` of a stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "chunk_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn chunk_object() -> String {
+    "chat.completion.chunk".to_string()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Delta,
+    /// Always serialized: clients read `finish_reason: null` as "more to come".
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Delta {
+    /// Moves an OpenRouter / Ollama-v1 style `reasoning` string into `reasoning_content`, the
+    /// one name the rest of the proxy speaks.
+    pub fn normalize_reasoning(&mut self) {
+        normalize_reasoning_field(&mut self.reasoning_content, &mut self.extra);
+    }
+}
+
+/// A fragment of a tool call inside a streamed delta. Argument fragments are concatenated by the
+/// client in order of arrival; the proxy never merges or splits them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDelta>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDelta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A whole non-streaming `chat.completion`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "completion_object")]
+    pub object: String,
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub choices: Vec<CompletionChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn completion_object() -> String {
+    "chat.completion".to_string()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CompletionChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub message: ResponseMessage,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    #[serde(default = "assistant_role")]
+    pub role: String,
+    /// Serialized even when null: OpenAI sends `"content": null` beside tool calls.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for ResponseMessage {
+    fn default() -> Self {
+        Self {
+            role: assistant_role(),
+            content: None,
+            reasoning_content: None,
+            tool_calls: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+impl ResponseMessage {
+    pub fn normalize_reasoning(&mut self) {
+        normalize_reasoning_field(&mut self.reasoning_content, &mut self.extra);
+    }
+}
+
+fn assistant_role() -> String {
+    "assistant".to_string()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default = "function_kind", rename = "type")]
+    pub kind: String,
+    pub function: FunctionCall,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn function_kind() -> String {
+    "function".to_string()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn normalize_reasoning_field(reasoning_content: &mut Option<String>, extra: &mut Map<String, Value>) {
+    if reasoning_content.is_none()
+        && let Some(Value::String(text)) = extra.remove("reasoning")
+    {
+        *reasoning_content = Some(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chunk_keeps_unknown_fields_and_null_finish_reason() {
+        let raw = json!({
+            "id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
+            "system_fingerprint": "fp",
+            "choices": [{"index": 0, "delta": {"content": "hi", "x_vendor": 1}, "finish_reason": null, "logprobs": null}]
+        });
+        let chunk: ChatChunk = serde_json::from_value(raw).expect("chunk parses");
+        let back = serde_json::to_value(&chunk).expect("chunk serializes");
+        assert_eq!(back["system_fingerprint"], "fp");
+        assert_eq!(back["choices"][0]["delta"]["x_vendor"], 1);
+        assert!(back["choices"][0]["finish_reason"].is_null());
+        assert!(back["choices"][0].as_object().is_some_and(|c| c.contains_key("logprobs")));
+    }
+
+    #[test]
+    fn reasoning_is_renamed_once() {
+        let mut delta: Delta = serde_json::from_value(json!({"reasoning": "think"})).expect("delta");
+        delta.normalize_reasoning();
+        assert_eq!(delta.reasoning_content.as_deref(), Some("think"));
+        assert!(!delta.extra.contains_key("reasoning"));
+    }
+}

@@ -1,0 +1,302 @@
+//! A scripted fake LLM provider on loopback, speaking OpenAI/DeepSeek SSE and Ollama NDJSON.
+//!
+//! Each test passes a closure that sees the recorded request and returns a [`Reply`]: a JSON
+//! answer, an SSE or NDJSON stream built from [`Step`]s (data, pauses, a cut connection, a hang),
+//! or no answer at all. Every request is recorded for assertions, and the fake counts stream
+//! bodies that ended early (the proxy closed the connection).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// SSE: `data: <text>\n\n`; NDJSON: `<text>\n`.
+    Data(String),
+    /// Bytes written as they are.
+    Raw(String),
+    Sleep(Duration),
+    /// Abort the connection mid-body (the client sees a transport error).
+    Cut,
+    /// Stop sending but keep the connection open forever.
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Json { status: u16, body: Value, headers: Vec<(String, String)> },
+    Sse(Vec<Step>),
+    Ndjson(Vec<Step>),
+    /// Accept the request and never answer.
+    Hang,
+}
+
+impl Reply {
+    pub fn json(body: Value) -> Self {
+        Reply::Json { status: 200, body, headers: vec![] }
+    }
+    pub fn error(status: u16, body: Value) -> Self {
+        Reply::Json { status, body, headers: vec![] }
+    }
+}
+
+type Script = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+#[derive(Clone)]
+struct Shared {
+    script: Arc<Script>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    streams_dropped_early: Arc<AtomicUsize>,
+    streams_sent: Arc<Mutex<Vec<(Instant, usize)>>>,
+}
+
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+impl FakeUpstream {
+    pub async fn start(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let shared = Shared {
+            script: Arc::new(script),
+            requests: Arc::new(Mutex::new(Vec::new())),
+            streams_dropped_early: Arc::new(AtomicUsize::new(0)),
+            streams_sent: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, shared }
+    }
+
+    /// Base URL for an OpenAI-kind provider entry.
+    pub fn openai_base(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Base URL for an Ollama-kind provider entry.
+    pub fn ollama_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    pub fn last_request(&self) -> Recorded {
+        self.requests().pop().expect("the fake upstream received a request")
+    }
+
+    /// Stream bodies the other side stopped reading before the script finished.
+    pub fn streams_dropped_early(&self) -> usize {
+        self.shared.streams_dropped_early.load(Ordering::SeqCst)
+    }
+
+    /// When each data step left the fake, with its index in the script.
+    pub fn sent_at(&self) -> Vec<(Instant, usize)> {
+        self.shared.streams_sent.lock().expect("lock").clone()
+    }
+}
+
+async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let headers = request.headers().clone();
+    let bytes = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let recorded = Recorded { method, path, headers, body, at: Instant::now() };
+    shared.requests.lock().expect("lock").push(recorded.clone());
+    match (shared.script)(&recorded) {
+        Reply::Json { status, body, headers } => {
+            let mut builder = Response::builder().status(status).header("content-type", "application/json");
+            for (k, v) in headers {
+                builder = builder.header(k, v);
+            }
+            builder.body(Body::from(body.to_string())).expect("response")
+        }
+        Reply::Sse(steps) => stream_response(shared, steps, true),
+        Reply::Ndjson(steps) => stream_response(shared, steps, false),
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+            Response::new(Body::empty())
+        }
+    }
+}
+
+struct DropWatch {
+    finished: bool,
+    counter: Arc<AtomicUsize>,
+}
+
+impl Drop for DropWatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.counter.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn stream_response(shared: Shared, steps: Vec<Step>, sse: bool) -> Response {
+    let content_type = if sse { "text/event-stream" } else { "application/x-ndjson" };
+    let sent = shared.streams_sent.clone();
+    let watch = DropWatch { finished: false, counter: shared.streams_dropped_early.clone() };
+    let body = async_stream::stream! {
+        // Move the whole guard in (not just the field), so it drops with the body.
+        let mut watch = watch;
+        for (i, step) in steps.into_iter().enumerate() {
+            match step {
+                Step::Data(text) => {
+                    sent.lock().expect("lock").push((Instant::now(), i));
+                    let framed = if sse { format!("data: {text}\n\n") } else { format!("{text}\n") };
+                    yield Ok::<Bytes, std::io::Error>(Bytes::from(framed));
+                }
+                Step::Raw(text) => yield Ok(Bytes::from(text)),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Cut => {
+                    watch.finished = true;
+                    yield Err(std::io::Error::other("cut"));
+                    return;
+                }
+                Step::Hang => std::future::pending::<()>().await,
+            }
+        }
+        watch.finished = true;
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(Body::from_stream(body))
+        .expect("response")
+}
+
+// ---- OpenAI / DeepSeek chunk builders -------------------------------------------------------
+
+pub fn chunk(delta: Value, finish: Option<&str>) -> String {
+    json!({
+        "id": "chatcmpl-up1", "object": "chat.completion.chunk", "created": 1700000000,
+        "model": "up-model", "system_fingerprint": "fp_test",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+    })
+    .to_string()
+}
+
+pub fn usage_chunk(prompt: u64, completion: u64) -> String {
+    json!({
+        "id": "chatcmpl-up1", "object": "chat.completion.chunk", "created": 1700000000,
+        "model": "up-model", "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    })
+    .to_string()
+}
+
+/// A complete OpenAI text stream: role chunk, one chunk per piece, stop, [DONE].
+pub fn openai_text(pieces: &[&str]) -> Vec<Step> {
+    let mut steps = vec![Step::Data(chunk(json!({"role": "assistant", "content": ""}), None))];
+    for piece in pieces {
+        steps.push(Step::Data(chunk(json!({"content": piece}), None)));
+    }
+    steps.push(Step::Data(chunk(json!({}), Some("stop"))));
+    steps.push(Step::Data("[DONE]".into()));
+    steps
+}
+
+pub fn completion(message: Value, finish: &str) -> Value {
+    json!({
+        "id": "chatcmpl-up1", "object": "chat.completion", "created": 1700000000, "model": "up-model",
+        "system_fingerprint": "fp_test",
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    })
+}
+
+// ---- Ollama line builders --------------------------------------------------------------------
+
+pub fn ollama_line(message: Value) -> String {
+    json!({"model": "llama3.2", "created_at": "2026-11-29T00:00:00Z", "message": message, "done": false}).to_string()
+}
+
+pub fn ollama_done(reason: &str, prompt: u64, eval: u64) -> String {
+    json!({
+        "model": "llama3.2", "created_at": "2026-11-29T00:00:00Z",
+        "message": {"role": "assistant", "content": ""},
+        "done": true, "done_reason": reason, "total_duration": 1000, "prompt_eval_count": prompt, "eval_count": eval
+    })
+    .to_string()
+}
+
+/// Reads all of an SSE response: `data:` payloads in order, plus whether comments appeared.
+pub async fn read_sse(response: reqwest::Response) -> SseTranscript {
+    let mut raw = String::new();
+    let mut body = response.bytes_stream();
+    while let Some(Ok(bytes)) = body.next().await {
+        raw.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    SseTranscript::parse(raw)
+}
+
+#[derive(Debug)]
+pub struct SseTranscript {
+    pub raw: String,
+    pub data: Vec<String>,
+}
+
+impl SseTranscript {
+    pub fn parse(raw: String) -> Self {
+        let data = raw
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: ").map(str::to_string))
+            .collect();
+        Self { raw, data }
+    }
+
+    /// Every payload but `[DONE]`, as JSON.
+    pub fn json(&self) -> Vec<Value> {
+        self.data
+            .iter()
+            .filter(|d| d.as_str() != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("data payload is JSON"))
+            .collect()
+    }
+
+    pub fn ends_with_done(&self) -> bool {
+        self.data.last().map(String::as_str) == Some("[DONE]")
+    }
+
+    pub fn content(&self) -> String {
+        self.delta_text("content")
+    }
+
+    pub fn reasoning(&self) -> String {
+        self.delta_text("reasoning_content")
+    }
+
+    fn delta_text(&self, key: &str) -> String {
+        self.json()
+            .iter()
+            .filter_map(|c| c["choices"].get(0).and_then(|ch| ch["delta"][key].as_str()).map(str::to_string))
+            .collect()
+    }
+}
+

@@ -1,0 +1,56 @@
+//! Shared test harness: the fake upstream and an in-process proxy bound to a loopback port.
+
+#![allow(dead_code)]
+
+pub mod fake_upstream;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use adk_llm_proxy::api::{AppState, router};
+use adk_llm_proxy::config::{Config, Overrides, parse_settings};
+
+pub use fake_upstream::*;
+
+/// A running proxy; `base` is `http://127.0.0.1:<port>`.
+pub struct Proxy {
+    pub base: String,
+}
+
+impl Proxy {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// Settings with one provider `up` of `kind` at `base_url`, as the default, plus extra YAML lines
+/// appended under `providers.up`.
+pub fn settings_yaml(kind: &str, base_url: &str, extra: &str) -> String {
+    format!(
+        "server:\n  keepalive_secs: 15\ndefaults:\n  provider: up\n  model: test-model\nproviders:\n  up:\n    kind: {kind}\n    base_url: \"{base_url}\"\n    api_key_env: UP_KEY\n{extra}"
+    )
+}
+
+pub async fn start_proxy(yaml: &str) -> Proxy {
+    start_proxy_with_env(yaml, &[("UP_KEY", "sk-upstream-secret")]).await
+}
+
+pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
+    let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let settings = parse_settings(yaml, "test-settings.yaml").expect("test settings parse");
+    let config = Config::from_settings(Path::new("test-settings.yaml"), settings, &Overrides::default(), &|k| {
+        env.get(k).cloned()
+    })
+    .expect("test settings are valid");
+    let state = AppState::new(config).expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(state)).await;
+    });
+    Proxy { base: format!("http://{addr}") }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().expect("client")
+}
