@@ -89,8 +89,12 @@ mod tests {
     #[tokio::test]
     async fn splits_glued_usage_and_pins_identity() {
         let upstream: ChunkStream = Box::pin(futures_util::stream::iter(vec![
-            chunk(json!({"id":"a","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]})),
-            chunk(json!({"id":"a","created":2,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})),
+            chunk(
+                json!({"id":"a","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}),
+            ),
+            chunk(
+                json!({"id":"a","created":2,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}),
+            ),
         ]));
         let out: Vec<ChatChunk> = normalize(upstream, true)
             .map(|c| c.expect("ok"))

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Overrides;
 
 #[derive(Debug, Parser)]
-#[command(name = "adk-llm-proxy", version, about = "OpenAI-compatible streaming LLM proxy")]
+#[command(
+    name = "adk-llm-proxy",
+    version,
+    about = "OpenAI-compatible streaming LLM proxy"
+)]
 pub struct Cli {
     /// Provider that serves plain model names (a key of `providers` in settings.yaml,
     /// e.g. openai, deepseek, ollama). Overrides `defaults.provider`.
@@ -60,7 +64,16 @@ impl Cli {
     }
 }
 
-const LONG_FLAGS: &[&str] = &["provider", "model", "host", "port", "config", "log-level", "help", "version"];
+const LONG_FLAGS: &[&str] = &[
+    "provider",
+    "model",
+    "host",
+    "port",
+    "config",
+    "log-level",
+    "help",
+    "version",
+];
 
 /// Rewrites `-provider x` / `-provider=x` to `--provider x` for the known long flags.
 pub fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
@@ -86,7 +99,15 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags_parse() {
-        let args = ["adk-llm-proxy", "-provider", "deepseek", "-model=deepseek-chat", "-port", "9000"].map(OsString::from);
+        let args = [
+            "adk-llm-proxy",
+            "-provider",
+            "deepseek",
+            "-model=deepseek-chat",
+            "-port",
+            "9000",
+        ]
+        .map(OsString::from);
         let cli = Cli::parse_from(normalize_args(args));
         assert_eq!(cli.provider.as_deref(), Some("deepseek"));
         assert_eq!(cli.model.as_deref(), Some("deepseek-chat"));

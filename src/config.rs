@@ -230,7 +230,10 @@ impl Config {
         let fail = |field: &str, msg: String| ConfigError(format!("{file}: {field}: {msg}"));
 
         if settings.providers.is_empty() {
-            return Err(fail("providers", "at least one provider must be configured".into()));
+            return Err(fail(
+                "providers",
+                "at least one provider must be configured".into(),
+            ));
         }
         let mut providers = BTreeMap::new();
         for (name, p) in &settings.providers {
@@ -241,10 +244,17 @@ impl Config {
                 .find_map(|var| env(var).filter(|v| !v.trim().is_empty()))
                 .map(|v| normalize_base_url(&v))
                 .unwrap_or_else(|| p.base_url.clone());
-            let parsed = reqwest::Url::parse(&base_url)
-                .map_err(|e| fail(&field("base_url"), format!("'{base_url}' is not a URL: {e}")))?;
+            let parsed = reqwest::Url::parse(&base_url).map_err(|e| {
+                fail(
+                    &field("base_url"),
+                    format!("'{base_url}' is not a URL: {e}"),
+                )
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(fail(&field("base_url"), format!("'{base_url}' must be http or https")));
+                return Err(fail(
+                    &field("base_url"),
+                    format!("'{base_url}' must be http or https"),
+                ));
             }
             for (f, v) in [
                 ("connect_timeout_secs", p.connect_timeout_secs),
@@ -253,12 +263,18 @@ impl Config {
                 ("response_timeout_secs", p.response_timeout_secs),
             ] {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(fail(&field(f), format!("must be a positive number of seconds, got {v}")));
+                    return Err(fail(
+                        &field(f),
+                        format!("must be a positive number of seconds, got {v}"),
+                    ));
                 }
             }
             for header in p.headers.keys() {
                 if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    return Err(fail(&field("headers"), format!("'{header}' is not a valid header name")));
+                    return Err(fail(
+                        &field("headers"),
+                        format!("'{header}' is not a valid header name"),
+                    ));
                 }
             }
             let api_key = match &p.api_key_env {
@@ -287,11 +303,18 @@ impl Config {
             .ok_or_else(|| {
                 fail(
                     "defaults.provider",
-                    format!("no default provider: set it here or pass --provider (known: {})", known()),
+                    format!(
+                        "no default provider: set it here or pass --provider (known: {})",
+                        known()
+                    ),
                 )
             })?;
         let Some(provider) = providers.get(&default_provider) else {
-            let source = if overrides.provider.is_some() { "--provider" } else { "defaults.provider" };
+            let source = if overrides.provider.is_some() {
+                "--provider"
+            } else {
+                "defaults.provider"
+            };
             return Err(ConfigError(format!(
                 "{file}: {source}: unknown provider '{default_provider}' (known providers: {})",
                 known()
@@ -323,10 +346,16 @@ impl Config {
             server.port = port;
         }
         if server.max_body_bytes == 0 {
-            return Err(fail("server.max_body_bytes", "must be greater than 0".into()));
+            return Err(fail(
+                "server.max_body_bytes",
+                "must be greater than 0".into(),
+            ));
         }
         if !(server.keepalive_secs.is_finite() && server.keepalive_secs > 0.0) {
-            return Err(fail("server.keepalive_secs", "must be a positive number of seconds".into()));
+            return Err(fail(
+                "server.keepalive_secs",
+                "must be a positive number of seconds".into(),
+            ));
         }
 
         Ok(Config {
@@ -367,23 +396,39 @@ providers:
 
     #[test]
     fn missing_key_names_the_variable() {
-        let err = Config::from_settings(Path::new("s.yaml"), settings(BASE), &Overrides::default(), &|_| None)
-            .expect_err("must fail without key");
+        let err = Config::from_settings(
+            Path::new("s.yaml"),
+            settings(BASE),
+            &Overrides::default(),
+            &|_| None,
+        )
+        .expect_err("must fail without key");
         assert!(err.0.contains("OPENAI_API_KEY"), "{err}");
     }
 
     #[test]
     fn unknown_provider_lists_known_ones() {
-        let o = Overrides { provider: Some("nope".into()), ..Default::default() };
-        let err = Config::from_settings(Path::new("s.yaml"), settings(BASE), &o, &|_| None).expect_err("unknown");
-        assert!(err.0.contains("nope") && err.0.contains("ollama, openai"), "{err}");
+        let o = Overrides {
+            provider: Some("nope".into()),
+            ..Default::default()
+        };
+        let err = Config::from_settings(Path::new("s.yaml"), settings(BASE), &o, &|_| None)
+            .expect_err("unknown");
+        assert!(
+            err.0.contains("nope") && err.0.contains("ollama, openai"),
+            "{err}"
+        );
     }
 
     #[test]
     fn ollama_host_without_scheme_is_accepted() {
-        let o = Overrides { provider: Some("ollama".into()), ..Default::default() };
+        let o = Overrides {
+            provider: Some("ollama".into()),
+            ..Default::default()
+        };
         let env = |k: &str| (k == "OLLAMA_HOST").then(|| "0.0.0.0:11500".to_string());
-        let cfg = Config::from_settings(Path::new("s.yaml"), settings(BASE), &o, &env).expect("valid");
+        let cfg =
+            Config::from_settings(Path::new("s.yaml"), settings(BASE), &o, &env).expect("valid");
         assert_eq!(cfg.default_provider().base_url, "http://127.0.0.1:11500");
         assert_eq!(cfg.default_model, "llama3.2");
     }

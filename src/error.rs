@@ -5,7 +5,7 @@
 //! failure after the stream began — is turned into this object, with a status that says whose
 //! fault it was.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,8 +56,10 @@ impl ErrorObject {
         struct Envelope<'a> {
             error: &'a ErrorObject,
         }
-        serde_json::to_string(&Envelope { error: self })
-            .unwrap_or_else(|_| r#"{"error":{"message":"error","type":"api_error","param":null,"code":null}}"#.to_string())
+        serde_json::to_string(&Envelope { error: self }).unwrap_or_else(|_| {
+            r#"{"error":{"message":"error","type":"api_error","param":null,"code":null}}"#
+                .to_string()
+        })
     }
 }
 
@@ -65,17 +67,18 @@ impl ErrorObject {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub error: ErrorObject,
+    /// Boxed so that `Result<_, ApiError>` stays small on the hot path.
+    pub error: Box<ErrorObject>,
     /// Headers the client should see, e.g. an upstream 429's `Retry-After`.
-    pub headers: HeaderMap,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, error: ErrorObject) -> Self {
         Self {
             status,
-            error,
-            headers: HeaderMap::new(),
+            error: Box::new(error),
+            headers: Vec::new(),
         }
     }
 
@@ -115,8 +118,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        for (name, value) in self.headers.iter() {
-            headers.insert(name.clone(), value.clone());
+        for (name, value) in self.headers {
+            headers.insert(name, value);
         }
         response
     }

@@ -36,7 +36,9 @@ pub async fn answer(mut request: ChatRequest, route: Route) -> Result<Answer, Ap
             match stream.next().await {
                 Some(Ok(first)) => Ok((first, stream)),
                 Some(Err(error)) => Err(error),
-                None => Err(LlmError::Protocol("the upstream sent an empty stream".to_string())),
+                None => Err(LlmError::Protocol(
+                    "the upstream sent an empty stream".to_string(),
+                )),
             }
         })
         .await;

@@ -1,5 +1,6 @@
 //! The `adk-llm-proxy` binary: flags, settings, logging, serve.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use adk_llm_proxy::api::AppState;
@@ -13,7 +14,11 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cli.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 
     let config = match config::load(&cli.config, &cli.overrides()) {
         Ok(config) => config,
@@ -39,7 +44,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("adk-llm-proxy: cannot start the async runtime: {error}");
@@ -57,7 +65,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         tracing::info!(
             %address,
             provider = %config.default_provider,

@@ -277,7 +277,10 @@ pub struct FunctionCall {
     pub extra: Map<String, Value>,
 }
 
-fn normalize_reasoning_field(reasoning_content: &mut Option<String>, extra: &mut Map<String, Value>) {
+fn normalize_reasoning_field(
+    reasoning_content: &mut Option<String>,
+    extra: &mut Map<String, Value>,
+) {
     if reasoning_content.is_none()
         && let Some(Value::String(text)) = extra.remove("reasoning")
     {
@@ -302,12 +305,17 @@ mod tests {
         assert_eq!(back["system_fingerprint"], "fp");
         assert_eq!(back["choices"][0]["delta"]["x_vendor"], 1);
         assert!(back["choices"][0]["finish_reason"].is_null());
-        assert!(back["choices"][0].as_object().is_some_and(|c| c.contains_key("logprobs")));
+        assert!(
+            back["choices"][0]
+                .as_object()
+                .is_some_and(|c| c.contains_key("logprobs"))
+        );
     }
 
     #[test]
     fn reasoning_is_renamed_once() {
-        let mut delta: Delta = serde_json::from_value(json!({"reasoning": "think"})).expect("delta");
+        let mut delta: Delta =
+            serde_json::from_value(json!({"reasoning": "think"})).expect("delta");
         delta.normalize_reasoning();
         assert_eq!(delta.reasoning_content.as_deref(), Some("think"));
         assert!(!delta.extra.contains_key("reasoning"));

@@ -21,7 +21,8 @@ async fn stream_keeps_openai_contract_and_unknown_fields() {
             // No role in the first chunk, a vendor field in the delta, `created` drifting.
             Step::Data(chunk(json!({"content": "Hel", "x_vendor": {"k": 1}}), None)),
         ];
-        let mut later: Value = serde_json::from_str(&chunk(json!({"content": "lo"}), None)).expect("json");
+        let mut later: Value =
+            serde_json::from_str(&chunk(json!({"content": "lo"}), None)).expect("json");
         later["created"] = json!(1700000099);
         steps.push(Step::Data(later.to_string()));
         steps.push(Step::Data(chunk(json!({}), Some("stop"))));
@@ -76,21 +77,30 @@ async fn request_fields_reach_upstream_unchanged_and_nothing_is_invented() {
         "x_custom": {"nested": [1, 2, 3]},
         "metadata": {"chat_id": "c1"}
     });
-    let response = client().post(proxy.url("/v1/chat/completions")).json(&body).send().await.expect("send");
+    let response = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
     let _ = read_sse(response).await;
     let got = up.last_request();
     assert_eq!(got.path, "/v1/chat/completions");
     assert_eq!(got.headers["authorization"], "Bearer sk-upstream-secret");
     let mut expected = body.clone();
     expected["model"] = json!("gpt-x");
-    assert_eq!(got.body, expected, "upstream saw exactly the client's body, model renamed");
+    assert_eq!(
+        got.body, expected,
+        "upstream saw exactly the client's body, model renamed"
+    );
 }
 
 #[tokio::test]
 async fn include_usage_ends_with_usage_chunk_even_when_upstream_glues_it() {
     let up = FakeUpstream::start(|req| {
         if req.body["model"] == "glued" {
-            let mut last: Value = serde_json::from_str(&chunk(json!({}), Some("stop"))).expect("json");
+            let mut last: Value =
+                serde_json::from_str(&chunk(json!({}), Some("stop"))).expect("json");
             last["usage"] = json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6});
             Reply::Sse(vec![
                 Step::Data(chunk(json!({"role": "assistant", "content": "a"}), None)),
@@ -116,11 +126,23 @@ async fn include_usage_ends_with_usage_chunk_even_when_upstream_glues_it() {
         assert!(sse.ends_with_done(), "{model}");
         let chunks = sse.json();
         let last = chunks.last().expect("chunks");
-        assert_eq!(last["choices"], json!([]), "{model}: usage chunk has no choices");
+        assert_eq!(
+            last["choices"],
+            json!([]),
+            "{model}: usage chunk has no choices"
+        );
         assert_eq!(last["usage"]["total_tokens"], 6, "{model}");
-        assert!(chunks[..chunks.len() - 1].iter().all(|c| c.get("usage").is_none()), "{model}: usage only once");
+        assert!(
+            chunks[..chunks.len() - 1]
+                .iter()
+                .all(|c| c.get("usage").is_none()),
+            "{model}: usage only once"
+        );
     }
-    assert_eq!(up.requests()[0].body["stream_options"]["include_usage"], true);
+    assert_eq!(
+        up.requests()[0].body["stream_options"]["include_usage"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -164,7 +186,10 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
         .filter_map(|c| c["choices"][0]["delta"].get("tool_calls").cloned())
         .collect();
     assert_eq!(calls.len(), 4);
-    assert_eq!(calls[0][0], json!({"index": 0, "id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": ""}}));
+    assert_eq!(
+        calls[0][0],
+        json!({"index": 0, "id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": ""}})
+    );
     let args: String = calls[..3]
         .iter()
         .filter_map(|c| c[0]["function"]["arguments"].as_str().map(str::to_string))
@@ -172,7 +197,10 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
     assert_eq!(args, "{\"city\":\"Oslo\"}");
     assert_eq!(calls[3][0]["index"], 1);
     assert_eq!(calls[3][0]["id"], "call_def");
-    assert_eq!(chunks.last().expect("last")["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        chunks.last().expect("last")["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
     assert_eq!(up.last_request().body["tools"], tools, "tools forwarded");
 
     let whole: Value = client()
@@ -186,7 +214,10 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
         .expect("json");
     assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
     assert!(whole["choices"][0]["message"]["content"].is_null());
-    assert_eq!(whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Oslo\"}");
+    assert_eq!(
+        whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Oslo\"}"
+    );
     assert_eq!(whole["system_fingerprint"], "fp_test");
     assert_eq!(whole["usage"]["total_tokens"], 12);
 }
@@ -194,17 +225,27 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
 #[tokio::test]
 async fn reasoning_reaches_client_as_reasoning_content() {
     let up = FakeUpstream::start(|req| {
-        let field = if req.body["model"] == "openrouter-style" { "reasoning" } else { "reasoning_content" };
+        let field = if req.body["model"] == "openrouter-style" {
+            "reasoning"
+        } else {
+            "reasoning_content"
+        };
         if req.body["stream"] == true {
             Reply::Sse(vec![
-                Step::Data(chunk(json!({"role": "assistant", field: "Let me think. "}), None)),
+                Step::Data(chunk(
+                    json!({"role": "assistant", field: "Let me think. "}),
+                    None,
+                )),
                 Step::Data(chunk(json!({field: "Done."}), None)),
                 Step::Data(chunk(json!({"content": "42"}), None)),
                 Step::Data(chunk(json!({}), Some("stop"))),
                 Step::Data("[DONE]".into()),
             ])
         } else {
-            Reply::json(completion(json!({"role": "assistant", "content": "42", field: "Thought."}), "stop"))
+            Reply::json(completion(
+                json!({"role": "assistant", "content": "42", field: "Thought."}),
+                "stop",
+            ))
         }
     })
     .await;
@@ -219,7 +260,10 @@ async fn reasoning_reaches_client_as_reasoning_content() {
         let sse = read_sse(response).await;
         assert_eq!(sse.reasoning(), "Let me think. Done.", "{model}");
         assert_eq!(sse.content(), "42");
-        assert!(!sse.raw.contains("\"reasoning\""), "{model}: renamed, not duplicated");
+        assert!(
+            !sse.raw.contains("\"reasoning\""),
+            "{model}: renamed, not duplicated"
+        );
 
         let whole: Value = client()
             .post(proxy.url("/v1/chat/completions"))
@@ -230,7 +274,10 @@ async fn reasoning_reaches_client_as_reasoning_content() {
             .json()
             .await
             .expect("json");
-        assert_eq!(whole["choices"][0]["message"]["reasoning_content"], "Thought.", "{model}");
+        assert_eq!(
+            whole["choices"][0]["message"]["reasoning_content"], "Thought.",
+            "{model}"
+        );
         assert!(whole["choices"][0]["message"].get("reasoning").is_none());
     }
 }
@@ -239,32 +286,69 @@ async fn reasoning_reaches_client_as_reasoning_content() {
 async fn model_routing_by_provider_prefix_default_and_missing() {
     let default_up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["from default"]))).await;
     let other_up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["from other"]))).await;
-    let extra = format!("  other:\n    kind: openai\n    base_url: \"{}\"\n    default_model: other-default\n", other_up.openai_base());
+    let extra = format!(
+        "  other:\n    kind: openai\n    base_url: \"{}\"\n    default_model: other-default\n",
+        other_up.openai_base()
+    );
     let proxy = start_proxy(&settings_yaml("openai", &default_up.openai_base(), &extra)).await;
     let ask = |model: Option<&str>| {
         let mut body = json!({"messages": user("hi"), "stream": true});
         if let Some(model) = model {
             body["model"] = json!(model);
         }
-        client().post(proxy.url("/v1/chat/completions")).json(&body).send()
+        client()
+            .post(proxy.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
     };
-    assert_eq!(read_sse(ask(Some("other/m-1")).await.expect("send")).await.content(), "from other");
+    assert_eq!(
+        read_sse(ask(Some("other/m-1")).await.expect("send"))
+            .await
+            .content(),
+        "from other"
+    );
     assert_eq!(other_up.last_request().body["model"], "m-1");
-    assert!(other_up.last_request().headers.get("authorization").is_none(), "no key configured, none sent");
-    assert_eq!(read_sse(ask(Some("vendor/model")).await.expect("send")).await.content(), "from default");
-    assert_eq!(default_up.last_request().body["model"], "vendor/model", "unknown prefix goes to default as is");
+    assert!(
+        other_up
+            .last_request()
+            .headers
+            .get("authorization")
+            .is_none(),
+        "no key configured, none sent"
+    );
+    assert_eq!(
+        read_sse(ask(Some("vendor/model")).await.expect("send"))
+            .await
+            .content(),
+        "from default"
+    );
+    assert_eq!(
+        default_up.last_request().body["model"],
+        "vendor/model",
+        "unknown prefix goes to default as is"
+    );
     let _ = read_sse(ask(None).await.expect("send")).await;
-    assert_eq!(default_up.last_request().body["model"], "test-model", "missing model = default model");
+    assert_eq!(
+        default_up.last_request().body["model"],
+        "test-model",
+        "missing model = default model"
+    );
     let _ = read_sse(ask(Some("other/")).await.expect("send")).await;
     assert_eq!(other_up.last_request().body["model"], "other-default");
 }
 
 #[tokio::test]
 async fn chunks_are_not_buffered() {
-    let mut steps = vec![Step::Data(chunk(json!({"role": "assistant", "content": ""}), None))];
+    let mut steps = vec![Step::Data(chunk(
+        json!({"role": "assistant", "content": ""}),
+        None,
+    ))];
     for i in 0..5 {
         steps.push(Step::Sleep(Duration::from_millis(200)));
-        steps.push(Step::Data(chunk(json!({"content": format!("t{i} ")}), None)));
+        steps.push(Step::Data(chunk(
+            json!({"content": format!("t{i} ")}),
+            None,
+        )));
     }
     steps.push(Step::Data(chunk(json!({}), Some("stop"))));
     steps.push(Step::Data("[DONE]".into()));
@@ -294,8 +378,15 @@ async fn chunks_are_not_buffered() {
         assert_eq!(token, &format!("t{k}"));
         // Script index of content k: role chunk at 0, then sleep/data pairs → data at 2 + 2k.
         if k + 1 < arrivals.len() {
-            let (next_sent, _) = sent.iter().find(|(_, i)| *i == 2 + 2 * (k + 1)).expect("next content was sent");
-            assert!(arrived < next_sent, "chunk t{k} must reach the client before the upstream sends t{}", k + 1);
+            let (next_sent, _) = sent
+                .iter()
+                .find(|(_, i)| *i == 2 + 2 * (k + 1))
+                .expect("next content was sent");
+            assert!(
+                arrived < next_sent,
+                "chunk t{k} must reach the client before the upstream sends t{}",
+                k + 1
+            );
         }
     }
 }
@@ -322,7 +413,10 @@ async fn client_disconnect_closes_upstream_connection() {
     drop(body);
     let left = Instant::now();
     while up.streams_dropped_early() == 0 {
-        assert!(left.elapsed() < Duration::from_secs(1), "upstream still streaming 1 s after the client left");
+        assert!(
+            left.elapsed() < Duration::from_secs(1),
+            "upstream still streaming 1 s after the client left"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -335,7 +429,8 @@ async fn keep_alive_comments_while_upstream_is_silent() {
         Reply::Sse(steps)
     })
     .await;
-    let yaml = settings_yaml("openai", &up.openai_base(), "").replace("keepalive_secs: 15", "keepalive_secs: 0.2");
+    let yaml = settings_yaml("openai", &up.openai_base(), "")
+        .replace("keepalive_secs: 15", "keepalive_secs: 0.2");
     let proxy = start_proxy(&yaml).await;
     let response = client()
         .post(proxy.url("/v1/chat/completions"))
@@ -345,7 +440,11 @@ async fn keep_alive_comments_while_upstream_is_silent() {
         .expect("send");
     let sse = read_sse(response).await;
     let count = sse.raw.matches(": keep-alive\n\n").count();
-    assert!((2..=4).contains(&count), "expected keep-alives during 700 ms of silence, got {count}: {}", sse.raw);
+    assert!(
+        (2..=4).contains(&count),
+        "expected keep-alives during 700 ms of silence, got {count}: {}",
+        sse.raw
+    );
     assert_eq!(sse.content(), "ab");
     assert!(sse.ends_with_done());
 }
@@ -361,16 +460,43 @@ async fn models_list_get_and_routes_without_v1() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     for prefix in ["/v1", ""] {
-        let list: Value = client().get(proxy.url(&format!("{prefix}/models"))).send().await.expect("send").json().await.expect("json");
+        let list: Value = client()
+            .get(proxy.url(&format!("{prefix}/models")))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(list["object"], "list");
-        let ids: Vec<&str> = list["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str()).collect();
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|m| m["id"].as_str())
+            .collect();
         assert_eq!(ids, vec!["test-model", "up-a"]);
         assert_eq!(list["data"][1]["x_extra"], true);
-        let one: Value = client().get(proxy.url(&format!("{prefix}/models/up-a"))).send().await.expect("send").json().await.expect("json");
+        let one: Value = client()
+            .get(proxy.url(&format!("{prefix}/models/up-a")))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(one["owned_by"], "org");
-        let routed = client().get(proxy.url(&format!("{prefix}/models/up/some-model"))).send().await.expect("send");
+        let routed = client()
+            .get(proxy.url(&format!("{prefix}/models/up/some-model")))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(routed.status(), 200);
-        let missing = client().get(proxy.url(&format!("{prefix}/models/nope"))).send().await.expect("send");
+        let missing = client()
+            .get(proxy.url(&format!("{prefix}/models/nope")))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(missing.status(), 404);
         let err: Value = missing.json().await.expect("json");
         assert_eq!(err["error"]["code"], "model_not_found");
@@ -382,16 +508,36 @@ async fn models_list_get_and_routes_without_v1() {
             .expect("send");
         assert_eq!(read_sse(chat).await.content(), "x");
     }
-    let health: Value = client().get(proxy.url("/health")).send().await.expect("send").json().await.expect("json");
+    let health: Value = client()
+        .get(proxy.url("/health"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["status"], "ok");
 }
 
 #[tokio::test]
 async fn models_list_answers_when_upstream_is_down() {
     // A port nobody listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let proxy = start_proxy(&settings_yaml("openai", &format!("http://127.0.0.1:{port}/v1"), "")).await;
-    let response = client().get(proxy.url("/v1/models")).send().await.expect("send");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let proxy = start_proxy(&settings_yaml(
+        "openai",
+        &format!("http://127.0.0.1:{port}/v1"),
+        "",
+    ))
+    .await;
+    let response = client()
+        .get(proxy.url("/v1/models"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 200);
     let list: Value = response.json().await.expect("json");
     assert_eq!(list["data"][0]["id"], "test-model");

@@ -27,7 +27,12 @@ pub async fn chat_completions(
     }
 }
 
-async fn run(state: &AppState, facts: Option<RequestFacts>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn run(
+    state: &AppState,
+    facts: Option<RequestFacts>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let bytes = read_body(headers, body, limit).await?;
     let request = validate::chat_request(&bytes)?;
@@ -47,7 +52,12 @@ async fn run(state: &AppState, facts: Option<RequestFacts>, headers: &HeaderMap,
                 keepalive: state.config.keepalive(),
                 idle_timeout: route.provider.config.idle_timeout(),
             };
-            Ok(sse_response(first, rest, options, facts.unwrap_or_else(RequestFacts::detached)))
+            Ok(sse_response(
+                first,
+                rest,
+                options,
+                facts.unwrap_or_else(RequestFacts::detached),
+            ))
         }
         Answer::Complete { completion, .. } => {
             if let Some(facts) = &facts {
@@ -73,7 +83,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::invalid_request(format!("Could not read the request body: {e}"), None, "invalid_body")
+            ApiError::invalid_request(
+                format!("Could not read the request body: {e}"),
+                None,
+                "invalid_body",
+            )
         })?;
         if out.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));

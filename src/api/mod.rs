@@ -39,7 +39,10 @@ impl AppState {
 /// The full application router, with request logging.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/chat/completions", post(chat_completions::chat_completions))
+        .route(
+            "/chat/completions",
+            post(chat_completions::chat_completions),
+        )
         .route("/models", get(models::list_models))
         .route("/models/{*id}", get(models::get_model));
     Router::new()
@@ -60,6 +63,7 @@ async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
 async fn method_not_allowed() -> impl IntoResponse {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        ErrorObject::new("Method not allowed on this path.", "invalid_request_error").with_code("method_not_allowed"),
+        ErrorObject::new("Method not allowed on this path.", "invalid_request_error")
+            .with_code("method_not_allowed"),
     )
 }

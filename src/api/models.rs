@@ -23,7 +23,11 @@ pub async fn list_models(State(state): State<AppState>) -> Response {
 
 pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let id = id.trim_start_matches('/');
-    if let Some(model) = collect(&state).await.into_iter().find(|m| m.get("id").and_then(Value::as_str) == Some(id)) {
+    if let Some(model) = collect(&state)
+        .await
+        .into_iter()
+        .find(|m| m.get("id").and_then(Value::as_str) == Some(id))
+    {
         return Json(model).into_response();
     }
     // `provider/model` names a route the proxy serves even if the provider cannot list it.
@@ -33,7 +37,11 @@ pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) ->
     {
         return Json(model_object(id, provider)).into_response();
     }
-    ApiError::not_found(format!("The model '{id}' does not exist"), "model_not_found").into_response()
+    ApiError::not_found(
+        format!("The model '{id}' does not exist"),
+        "model_not_found",
+    )
+    .into_response()
 }
 
 async fn collect(state: &AppState) -> Vec<Value> {
@@ -45,12 +53,18 @@ async fn collect(state: &AppState) -> Vec<Value> {
             Vec::new()
         }
         Err(_) => {
-            tracing::warn!(provider = provider.name(), "upstream model list timed out; listing the default model only");
+            tracing::warn!(
+                provider = provider.name(),
+                "upstream model list timed out; listing the default model only"
+            );
             Vec::new()
         }
     };
     let default = state.registry.default_model();
-    if !models.iter().any(|m| m.get("id").and_then(Value::as_str) == Some(default)) {
+    if !models
+        .iter()
+        .any(|m| m.get("id").and_then(Value::as_str) == Some(default))
+    {
         models.insert(0, model_object(default, provider.name()));
     }
     models

@@ -29,9 +29,15 @@ pub struct SseOptions {
     pub idle_timeout: Duration,
 }
 
-pub fn sse_response(first: ChatChunk, mut rest: ChunkStream, options: SseOptions, facts: RequestFacts) -> Response {
+pub fn sse_response(
+    first: ChatChunk,
+    mut rest: ChunkStream,
+    options: SseOptions,
+    facts: RequestFacts,
+) -> Response {
     let body = async_stream::stream! {
-        observe(&first, &facts);
+        let mut first_token_seen = false;
+        observe(&first, &facts, &mut first_token_seen);
         yield Ok::<Bytes, Infallible>(encode(&first));
         let mut keepalive = tokio::time::interval_at(Instant::now() + options.keepalive, options.keepalive);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -47,7 +53,7 @@ pub fn sse_response(first: ChatChunk, mut rest: ChunkStream, options: SseOptions
             };
             match next {
                 Ok(Some(Ok(chunk))) => {
-                    observe(&chunk, &facts);
+                    observe(&chunk, &facts, &mut first_token_seen);
                     deadline = Instant::now() + options.idle_timeout;
                     keepalive.reset();
                     yield Ok(encode(&chunk));
@@ -74,7 +80,10 @@ pub fn sse_response(first: ChatChunk, mut rest: ChunkStream, options: SseOptions
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -96,16 +105,25 @@ fn error_event(error: &LlmError, facts: &RequestFacts) -> Bytes {
     tracing::warn!(error = %error, "stream ended by an upstream failure");
     let message = error.to_string();
     facts.update(|f| f.stream_error = Some(message));
-    Bytes::from(format!("data: {}\n\n", error.to_error_object().to_envelope_json()))
+    Bytes::from(format!(
+        "data: {}\n\n",
+        error.to_error_object().to_envelope_json()
+    ))
 }
 
-fn observe(chunk: &ChatChunk, facts: &RequestFacts) {
-    let has_token = chunk.choices.iter().any(|c| {
-        c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
-            || c.delta.reasoning_content.as_deref().is_some_and(|s| !s.is_empty())
-            || c.delta.tool_calls.is_some()
-    });
+/// Records time to first token and usage for the request log; cheap on chunks that carry neither.
+fn observe(chunk: &ChatChunk, facts: &RequestFacts, first_token_seen: &mut bool) {
+    let has_token = !*first_token_seen
+        && chunk.choices.iter().any(|c| {
+            c.delta.content.as_deref().is_some_and(|s| !s.is_empty())
+                || c.delta
+                    .reasoning_content
+                    .as_deref()
+                    .is_some_and(|s| !s.is_empty())
+                || c.delta.tool_calls.is_some()
+        });
     if has_token {
+        *first_token_seen = true;
         facts.first_token();
     }
     if let Some(usage) = &chunk.usage {

@@ -7,7 +7,14 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::wire::ChatRequest;
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// Parses and validates a chat-completions body.
 pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
@@ -20,7 +27,10 @@ pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     })?;
     let Value::Object(object) = &value else {
         return Err(ApiError::invalid_request(
-            format!("The request body must be a JSON object, but got {}.", type_name(&value)),
+            format!(
+                "The request body must be a JSON object, but got {}.",
+                type_name(&value)
+            ),
             None,
             "invalid_type",
         ));
@@ -49,22 +59,56 @@ pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     }
 
     check_type(object.get("model"), "model", "a string", Value::is_string)?;
-    check_type(object.get("stream"), "stream", "a boolean", Value::is_boolean)?;
-    for key in ["temperature", "top_p", "presence_penalty", "frequency_penalty"] {
+    check_type(
+        object.get("stream"),
+        "stream",
+        "a boolean",
+        Value::is_boolean,
+    )?;
+    for key in [
+        "temperature",
+        "top_p",
+        "presence_penalty",
+        "frequency_penalty",
+    ] {
         check_type(object.get(key), key, "a number", Value::is_number)?;
     }
-    for key in ["max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs"] {
-        check_type(object.get(key), key, "an integer", |v| v.is_i64() || v.is_u64())?;
+    for key in [
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "seed",
+        "top_logprobs",
+    ] {
+        check_type(object.get(key), key, "an integer", |v| {
+            v.is_i64() || v.is_u64()
+        })?;
     }
-    check_type(object.get("stop"), "stop", "a string or an array of strings", |v| {
-        v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-    })?;
+    check_type(
+        object.get("stop"),
+        "stop",
+        "a string or an array of strings",
+        |v| v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+    )?;
     check_type(object.get("tools"), "tools", "an array", Value::is_array)?;
-    check_type(object.get("stream_options"), "stream_options", "an object", Value::is_object)?;
-    check_type(object.get("tool_choice"), "tool_choice", "a string or an object", |v| {
-        v.is_string() || v.is_object()
-    })?;
-    check_type(object.get("response_format"), "response_format", "an object", Value::is_object)?;
+    check_type(
+        object.get("stream_options"),
+        "stream_options",
+        "an object",
+        Value::is_object,
+    )?;
+    check_type(
+        object.get("tool_choice"),
+        "tool_choice",
+        "a string or an object",
+        |v| v.is_string() || v.is_object(),
+    )?;
+    check_type(
+        object.get("response_format"),
+        "response_format",
+        "an object",
+        Value::is_object,
+    )?;
     if let Some(Value::Array(tools)) = object.get("tools") {
         for (i, tool) in tools.iter().enumerate() {
             if !tool.is_object() {
@@ -110,7 +154,9 @@ fn validate_message(i: usize, message: &Value) -> Result<(), ApiError> {
             for (j, part) in parts.iter().enumerate() {
                 if !part.get("type").is_some_and(Value::is_string) {
                     return Err(ApiError::invalid_request(
-                        format!("Invalid content part '{content_path}[{j}]': expected an object with a string 'type'."),
+                        format!(
+                            "Invalid content part '{content_path}[{j}]': expected an object with a string 'type'."
+                        ),
                         Some(&format!("{content_path}[{j}]")),
                         "invalid_type",
                     ));
@@ -125,15 +171,29 @@ fn validate_message(i: usize, message: &Value) -> Result<(), ApiError> {
                 "missing_required_parameter",
             ));
         }
-        Some(other) => return Err(invalid_type(&content_path, "a string or an array of content parts", other)),
+        Some(other) => {
+            return Err(invalid_type(
+                &content_path,
+                "a string or an array of content parts",
+                other,
+            ));
+        }
     }
     if let Some(calls) = fields.get("tool_calls").filter(|c| !c.is_null()) {
         let Value::Array(calls) = calls else {
-            return Err(invalid_type(&format!("{path}.tool_calls"), "an array", calls));
+            return Err(invalid_type(
+                &format!("{path}.tool_calls"),
+                "an array",
+                calls,
+            ));
         };
         for (j, call) in calls.iter().enumerate() {
             if !call.is_object() {
-                return Err(invalid_type(&format!("{path}.tool_calls[{j}]"), "an object", call));
+                return Err(invalid_type(
+                    &format!("{path}.tool_calls[{j}]"),
+                    "an object",
+                    call,
+                ));
             }
         }
     }
@@ -147,7 +207,12 @@ fn validate_message(i: usize, message: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_type(value: Option<&Value>, field: &str, expected: &str, ok: impl Fn(&Value) -> bool) -> Result<(), ApiError> {
+fn check_type(
+    value: Option<&Value>,
+    field: &str,
+    expected: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Result<(), ApiError> {
     match value {
         None | Some(Value::Null) => Ok(()),
         Some(v) if ok(v) => Ok(()),
@@ -157,7 +222,10 @@ fn check_type(value: Option<&Value>, field: &str, expected: &str, ok: impl Fn(&V
 
 fn invalid_type(field: &str, expected: &str, got: &Value) -> ApiError {
     ApiError::invalid_request(
-        format!("Invalid type for '{field}': expected {expected}, but got {} instead.", type_name(got)),
+        format!(
+            "Invalid type for '{field}': expected {expected}, but got {} instead.",
+            type_name(got)
+        ),
         Some(field),
         "invalid_type",
     )
@@ -187,15 +255,37 @@ mod tests {
         assert_eq!(err("{").error.code, "invalid_json");
         assert_eq!(err(r#"{"model":"m"}"#).error.param, "messages");
         assert_eq!(err(r#"{"messages":[]}"#).error.code, "empty_array");
-        assert_eq!(err(r#"{"messages":[{"role":"wizard","content":"x"}]}"#).error.param, "messages[0].role");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":5}]}"#).error.param, "messages[0].content");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"x"}],"stream":"yes"}"#).error.param, "stream");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#).error.param, "temperature");
+        assert_eq!(
+            err(r#"{"messages":[{"role":"wizard","content":"x"}]}"#)
+                .error
+                .param,
+            "messages[0].role"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":5}]}"#)
+                .error
+                .param,
+            "messages[0].content"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"x"}],"stream":"yes"}"#)
+                .error
+                .param,
+            "stream"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#)
+                .error
+                .param,
+            "temperature"
+        );
     }
 
     #[test]
     fn keeps_unknown_fields() {
-        let req = chat_request(br#"{"messages":[{"role":"user","content":"x"}],"x_custom":{"a":1}}"#).expect("valid");
+        let req =
+            chat_request(br#"{"messages":[{"role":"user","content":"x"}],"x_custom":{"a":1}}"#)
+                .expect("valid");
         assert_eq!(req.extra["x_custom"]["a"], 1);
     }
 }

@@ -11,7 +11,7 @@ pub enum LlmError {
     #[error("upstream answered {status}: {}", error.message)]
     Upstream {
         status: u16,
-        error: ErrorObject,
+        error: Box<ErrorObject>,
         retry_after: Option<String>,
     },
     /// No connection could be made (refused, DNS, TLS): 502.
@@ -25,31 +25,38 @@ pub enum LlmError {
     Protocol(String),
     /// The upstream itself reported an error inside a 2xx stream.
     #[error("upstream error: {}", .0.message)]
-    InStream(ErrorObject),
+    InStream(Box<ErrorObject>),
 }
 
 impl LlmError {
     /// The error object a client sees, before or after the stream began.
     pub fn to_error_object(&self) -> ErrorObject {
         match self {
-            LlmError::Upstream { error, .. } => error.clone(),
+            LlmError::Upstream { error, .. } => (**error).clone(),
             LlmError::Unreachable(msg) => {
-                ErrorObject::new(format!("Upstream unreachable: {msg}"), "api_error").with_code("upstream_unreachable")
+                ErrorObject::new(format!("Upstream unreachable: {msg}"), "api_error")
+                    .with_code("upstream_unreachable")
             }
             LlmError::Timeout(msg) => {
-                ErrorObject::new(format!("Upstream timed out: {msg}"), "api_error").with_code("upstream_timeout")
+                ErrorObject::new(format!("Upstream timed out: {msg}"), "api_error")
+                    .with_code("upstream_timeout")
             }
             LlmError::Protocol(msg) => {
-                ErrorObject::new(format!("Upstream error: {msg}"), "api_error").with_code("upstream_protocol_error")
+                ErrorObject::new(format!("Upstream error: {msg}"), "api_error")
+                    .with_code("upstream_protocol_error")
             }
-            LlmError::InStream(error) => error.clone(),
+            LlmError::InStream(error) => (**error).clone(),
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            LlmError::Upstream { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
-            LlmError::Unreachable(_) | LlmError::Protocol(_) | LlmError::InStream(_) => StatusCode::BAD_GATEWAY,
+            LlmError::Upstream { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            LlmError::Unreachable(_) | LlmError::Protocol(_) | LlmError::InStream(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             LlmError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -62,7 +69,7 @@ impl LlmError {
         } = self
             && let Ok(value) = HeaderValue::from_str(value)
         {
-            api.headers.insert(header::RETRY_AFTER, value);
+            api.headers.push((header::RETRY_AFTER, value));
         }
         api
     }
@@ -79,21 +86,27 @@ impl LlmError {
         };
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let error = match parsed.as_ref().and_then(|v| v.get("error")) {
-            Some(obj @ Value::Object(_)) => match serde_json::from_value::<ErrorObject>(obj.clone()) {
-                Ok(mut e) => {
-                    if e.kind.is_empty() {
-                        e.kind = fallback_type.to_string();
+            Some(obj @ Value::Object(_)) => {
+                match serde_json::from_value::<ErrorObject>(obj.clone()) {
+                    Ok(mut e) => {
+                        if e.kind.is_empty() {
+                            e.kind = fallback_type.to_string();
+                        }
+                        e
                     }
-                    e
+                    Err(_) => ErrorObject::new(obj.to_string(), fallback_type),
                 }
-                Err(_) => ErrorObject::new(obj.to_string(), fallback_type),
-            },
+            }
             Some(Value::String(msg)) => ErrorObject::new(msg.clone(), fallback_type),
             _ => {
                 let message = parsed
                     .as_ref()
                     .and_then(|v| v.get("message").or_else(|| v.get("detail")))
-                    .map(|m| m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string()))
+                    .map(|m| {
+                        m.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| m.to_string())
+                    })
                     .unwrap_or_else(|| {
                         let text = String::from_utf8_lossy(body);
                         let text = text.trim();
@@ -108,7 +121,7 @@ impl LlmError {
         };
         LlmError::Upstream {
             status,
-            error,
+            error: Box::new(error),
             retry_after,
         }
     }
@@ -134,6 +147,7 @@ mod tests {
         let api = e.to_api_error();
         assert_eq!(api.error.kind, "requests");
         assert_eq!(api.error.code, "rate_limit_exceeded");
-        assert_eq!(api.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"7"[..]));
+        assert_eq!(api.headers[0].0, header::RETRY_AFTER);
+        assert_eq!(api.headers[0].1.as_bytes(), b"7");
     }
 }

@@ -26,13 +26,18 @@ impl UpstreamClient {
     pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
         for (name, value) in &provider.settings.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("header {name}: {e}"))?;
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
             headers.insert(name, value);
         }
         if let Ok(Some(key)) = &provider.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| format!("the API key of provider '{}' contains invalid characters", provider.name))?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                format!(
+                    "the API key of provider '{}' contains invalid characters",
+                    provider.name
+                )
+            })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
@@ -43,7 +48,12 @@ impl UpstreamClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("adk-llm-proxy/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build HTTP client for provider '{}': {e}", provider.name))?;
+            .map_err(|e| {
+                format!(
+                    "cannot build HTTP client for provider '{}': {e}",
+                    provider.name
+                )
+            })?;
         Ok(Self {
             client,
             base_url: provider.base_url.clone(),
@@ -57,8 +67,14 @@ impl UpstreamClient {
 
     /// Sends the request; a non-2xx answer becomes `LlmError::Upstream` with the provider's own
     /// message and `Retry-After`.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, LlmError> {
-        let response = request.send().await.map_err(|e| transport_error(&self.provider, &e))?;
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, LlmError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.provider, &e))?;
         if response.status().is_success() {
             return Ok(response);
         }

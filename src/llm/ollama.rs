@@ -19,8 +19,8 @@ use super::{ChunkStream, Llm, LlmError, LlmFuture, LlmRequest};
 use crate::config::ResolvedProvider;
 use crate::error::ErrorObject;
 use crate::wire::{
-    ChatChunk, ChatCompletion, ChatRequest, ChunkChoice, CompletionChoice, Delta, FunctionCall, FunctionDelta,
-    ResponseMessage, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatCompletion, ChatRequest, ChunkChoice, CompletionChoice, Delta, FunctionCall,
+    FunctionDelta, ResponseMessage, ToolCall, ToolCallDelta, Usage,
 };
 
 pub struct Ollama {
@@ -59,7 +59,7 @@ impl Llm for Ollama {
             let line: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| LlmError::Protocol(format!("Ollama response is not JSON: {e}")))?;
             if let Some(error) = in_band_error(&line) {
-                return Err(LlmError::InStream(error));
+                return Err(LlmError::InStream(Box::new(error)));
             }
             Ok(to_completion(&line))
         })
@@ -67,12 +67,19 @@ impl Llm for Ollama {
 
     fn list_models(&self) -> LlmFuture<'_, Vec<Value>> {
         Box::pin(async move {
-            let response = self.http.send(self.http.client.get(self.http.url("/api/tags"))).await?;
+            let response = self
+                .http
+                .send(self.http.client.get(self.http.url("/api/tags")))
+                .await?;
             let value: Value = response
                 .json()
                 .await
                 .map_err(|e| LlmError::Protocol(format!("Ollama model list is not JSON: {e}")))?;
-            let models = value.get("models").and_then(Value::as_array).cloned().unwrap_or_default();
+            let models = value
+                .get("models")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             Ok(models
                 .iter()
                 .filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str))
@@ -115,7 +122,10 @@ const MAPPED_FIELDS: &[&str] = &[
 pub fn to_ollama_request(request: &ChatRequest, stream: bool) -> Result<Value, LlmError> {
     let extra = &request.extra;
     let mut body = Map::new();
-    body.insert("model".into(), json!(request.model.clone().unwrap_or_default()));
+    body.insert(
+        "model".into(),
+        json!(request.model.clone().unwrap_or_default()),
+    );
     body.insert("messages".into(), Value::Array(map_messages(request)?));
     body.insert("stream".into(), Value::Bool(stream));
     if let Some(tools) = extra.get("tools").filter(|t| !t.is_null()) {
@@ -123,10 +133,20 @@ pub fn to_ollama_request(request: &ChatRequest, stream: bool) -> Result<Value, L
     }
 
     let mut options = Map::new();
-    if let Some(max) = extra.get("max_completion_tokens").or_else(|| extra.get("max_tokens")).filter(|v| !v.is_null()) {
+    if let Some(max) = extra
+        .get("max_completion_tokens")
+        .or_else(|| extra.get("max_tokens"))
+        .filter(|v| !v.is_null())
+    {
         options.insert("num_predict".into(), max.clone());
     }
-    for key in ["temperature", "top_p", "seed", "frequency_penalty", "presence_penalty"] {
+    for key in [
+        "temperature",
+        "top_p",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+    ] {
         if let Some(value) = extra.get(key).filter(|v| !v.is_null()) {
             options.insert(key.into(), value.clone());
         }
@@ -213,7 +233,9 @@ fn map_messages(request: &ChatRequest) -> Result<Vec<Value>, LlmError> {
                                 .and_then(Value::as_str)
                                 .unwrap_or("");
                             match url.split_once(";base64,") {
-                                Some((_, data)) if url.starts_with("data:") => images.push(json!(data)),
+                                Some((_, data)) if url.starts_with("data:") => {
+                                    images.push(json!(data))
+                                }
                                 _ => {
                                     return Err(unsupported(format!(
                                         "messages[{i}].content: Ollama accepts images only as data: URLs"
@@ -279,7 +301,9 @@ fn map_messages(request: &ChatRequest) -> Result<Vec<Value>, LlmError> {
 fn unsupported(message: String) -> LlmError {
     LlmError::Upstream {
         status: 400,
-        error: ErrorObject::new(message, "invalid_request_error").with_code("unsupported_content"),
+        error: Box::new(
+            ErrorObject::new(message, "invalid_request_error").with_code("unsupported_content"),
+        ),
         retry_after: None,
     }
 }
@@ -306,7 +330,12 @@ fn in_band_error(line: &Value) -> Option<ErrorObject> {
     let message = error
         .as_str()
         .map(str::to_string)
-        .or_else(|| error.get("message").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| error.to_string());
     Some(ErrorObject::new(message, "api_error").with_code("upstream_error"))
 }
@@ -375,7 +404,13 @@ impl StreamMapper {
         }
     }
 
-    fn chunk(&self, delta: Delta, finish_reason: Option<String>, usage: Option<Usage>, extra: Map<String, Value>) -> ChatChunk {
+    fn chunk(
+        &self,
+        delta: Delta,
+        finish_reason: Option<String>,
+        usage: Option<Usage>,
+        extra: Map<String, Value>,
+    ) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".to_string(),
@@ -403,13 +438,24 @@ impl StreamMapper {
             extra: extra_fields(message, KNOWN_MESSAGE_FIELDS),
             ..Delta::default()
         };
-        if let Some(text) = message.and_then(|m| m.get("content")).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(text) = message
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             delta.content = Some(text.to_string());
         }
-        if let Some(text) = message.and_then(|m| m.get("thinking")).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(text) = message
+            .and_then(|m| m.get("thinking"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             delta.reasoning_content = Some(text.to_string());
         }
-        if let Some(calls) = message.and_then(|m| m.get("tool_calls")).and_then(Value::as_array) {
+        if let Some(calls) = message
+            .and_then(|m| m.get("tool_calls"))
+            .and_then(Value::as_array)
+        {
             let mapped: Vec<ToolCallDelta> = calls
                 .iter()
                 .map(|call| {
@@ -421,8 +467,13 @@ impl StreamMapper {
                         id: Some(call_id(call)),
                         kind: Some("function".to_string()),
                         function: Some(FunctionDelta {
-                            name: function.and_then(|f| f.get("name")).and_then(Value::as_str).map(str::to_string),
-                            arguments: Some(arguments_string(function.and_then(|f| f.get("arguments")))),
+                            name: function
+                                .and_then(|f| f.get("name"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                            arguments: Some(arguments_string(
+                                function.and_then(|f| f.get("arguments")),
+                            )),
                             extra: Map::new(),
                         }),
                         extra: Map::new(),
@@ -480,7 +531,7 @@ fn chunk_stream(provider: String, response: reqwest::Response) -> ChunkStream {
                     }
                 };
                 if let Some(error) = in_band_error(&value) {
-                    yield Err(LlmError::InStream(error));
+                    yield Err(LlmError::InStream(Box::new(error)));
                     return;
                 }
                 let chunk = mapper.map_line(&value);
@@ -538,7 +589,11 @@ pub fn to_completion(line: &Value) -> ChatCompletion {
         id: completion_id(),
         object: "chat.completion".to_string(),
         created: unix_now(),
-        model: line.get("model").and_then(Value::as_str).unwrap_or("").to_string(),
+        model: line
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         choices: vec![CompletionChoice {
             index: 0,
             message: ResponseMessage {
@@ -586,7 +641,12 @@ pub fn random_hex(len: usize) -> String {
     while out.len() < len {
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         out.push_str(&format!("{:016x}", hasher.finish()));
     }
     out.truncate(len);
@@ -621,7 +681,10 @@ mod tests {
         assert_eq!(body["keep_alive"], "5m");
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][0]["content"], "be brief");
-        assert_eq!(body["messages"][1]["tool_calls"][0]["function"]["arguments"]["city"], "Oslo");
+        assert_eq!(
+            body["messages"][1]["tool_calls"][0]["function"]["arguments"]["city"],
+            "Oslo"
+        );
         assert_eq!(body["messages"][2]["tool_name"], "weather");
         assert!(body.get("max_tokens").is_none());
     }
@@ -632,8 +695,20 @@ mod tests {
         let call = mapper.map_line(&json!({"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":{"a":1}}}]},"done":false}));
         let calls = call.choices[0].delta.tool_calls.clone().expect("calls");
         assert_eq!(calls[0].index, 0);
-        assert!(calls[0].id.as_deref().is_some_and(|id| id.starts_with("call_")));
-        assert_eq!(calls[0].function.as_ref().and_then(|f| f.arguments.clone()).as_deref(), Some(r#"{"a":1}"#));
+        assert!(
+            calls[0]
+                .id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("call_"))
+        );
+        assert_eq!(
+            calls[0]
+                .function
+                .as_ref()
+                .and_then(|f| f.arguments.clone())
+                .as_deref(),
+            Some(r#"{"a":1}"#)
+        );
         let done = mapper.map_line(&json!({"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":7}));
         assert_eq!(done.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         assert_eq!(done.usage.as_ref().map(|u| u.total_tokens), Some(12));

@@ -55,7 +55,10 @@ impl OpenAiCompat {
     }
 
     fn post(&self, body: &ChatRequest) -> reqwest::RequestBuilder {
-        self.http.client.post(self.http.url("/chat/completions")).json(body)
+        self.http
+            .client
+            .post(self.http.url("/chat/completions"))
+            .json(body)
     }
 }
 
@@ -81,10 +84,15 @@ impl Llm for OpenAiCompat {
             let value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| LlmError::Protocol(format!("response is not JSON: {e}")))?;
             if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
-                return Err(LlmError::from_upstream_body(502, error_envelope(error).as_bytes(), None));
+                return Err(LlmError::from_upstream_body(
+                    502,
+                    error_envelope(error).as_bytes(),
+                    None,
+                ));
             }
-            let mut completion: ChatCompletion = serde_json::from_value(value)
-                .map_err(|e| LlmError::Protocol(format!("response is not a chat.completion: {e}")))?;
+            let mut completion: ChatCompletion = serde_json::from_value(value).map_err(|e| {
+                LlmError::Protocol(format!("response is not a chat.completion: {e}"))
+            })?;
             for choice in &mut completion.choices {
                 choice.message.normalize_reasoning();
                 if let (Some(memory), Some(reasoning), Some(calls)) = (
@@ -102,7 +110,10 @@ impl Llm for OpenAiCompat {
 
     fn list_models(&self) -> LlmFuture<'_, Vec<Value>> {
         Box::pin(async move {
-            let response = self.http.send(self.http.client.get(self.http.url("/models"))).await?;
+            let response = self
+                .http
+                .send(self.http.client.get(self.http.url("/models")))
+                .await?;
             let value: Value = response
                 .json()
                 .await
@@ -123,7 +134,11 @@ fn error_envelope(error: &Value) -> String {
 /// Reads the upstream SSE body as chunks. Ends cleanly on `data: [DONE]` (or on close after a
 /// `finish_reason`, for servers that omit `[DONE]`); anything else is an error item, never a
 /// silent truncation.
-fn chunk_stream(provider: String, response: reqwest::Response, memory: Option<Arc<ReasoningMemory>>) -> ChunkStream {
+fn chunk_stream(
+    provider: String,
+    response: reqwest::Response,
+    memory: Option<Arc<ReasoningMemory>>,
+) -> ChunkStream {
     Box::pin(async_stream::stream! {
         let mut body = response.bytes_stream();
         let mut parser = SseParser::default();
@@ -190,10 +205,12 @@ fn parse_chunk(data: &str) -> Result<ChatChunk, LlmError> {
         LlmError::Protocol(format!("invalid chunk ({e}): {preview}"))
     })?;
     if let Some(error) = chunk.extra.get("error").filter(|e| !e.is_null()) {
-        return Err(match LlmError::from_upstream_body(502, error_envelope(error).as_bytes(), None) {
-            LlmError::Upstream { error, .. } => LlmError::InStream(error),
-            other => other,
-        });
+        return Err(
+            match LlmError::from_upstream_body(502, error_envelope(error).as_bytes(), None) {
+                LlmError::Upstream { error, .. } => LlmError::InStream(error),
+                other => other,
+            },
+        );
     }
     Ok(chunk)
 }

@@ -37,9 +37,16 @@ impl ReasoningMemory {
             return;
         }
         let reasoning: Arc<str> = Arc::from(reasoning);
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for id in call_ids {
-            if inner.by_call_id.insert(id.clone(), reasoning.clone()).is_none() {
+            if inner
+                .by_call_id
+                .insert(id.clone(), reasoning.clone())
+                .is_none()
+            {
                 inner.order.push_back(id.clone());
             }
         }
@@ -51,7 +58,10 @@ impl ReasoningMemory {
     }
 
     pub fn recall(&self, call_id: &str) -> Option<Arc<str>> {
-        let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.by_call_id.get(call_id).cloned()
     }
 
@@ -69,9 +79,10 @@ impl ReasoningMemory {
                     .find_map(|id| self.recall(id))
             });
             if let Some(reasoning) = reasoning {
-                message
-                    .0
-                    .insert("reasoning_content".to_string(), Value::String(reasoning.to_string()));
+                message.0.insert(
+                    "reasoning_content".to_string(),
+                    Value::String(reasoning.to_string()),
+                );
             }
         }
     }

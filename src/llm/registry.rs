@@ -86,7 +86,12 @@ impl ProviderRegistry {
                     let provider = self.providers[prefix].clone();
                     let rest = rest.trim();
                     let model = if rest.is_empty() {
-                        provider.config.settings.default_model.clone().unwrap_or_default()
+                        provider
+                            .config
+                            .settings
+                            .default_model
+                            .clone()
+                            .unwrap_or_default()
                     } else {
                         rest.to_string()
                     };
@@ -97,7 +102,11 @@ impl ProviderRegistry {
         };
         if model.is_empty() {
             return Err(ApiError::invalid_request(
-                format!("Provider '{}' has no default model; name one as '{}/<model>'.", provider.name(), provider.name()),
+                format!(
+                    "Provider '{}' has no default model; name one as '{}/<model>'.",
+                    provider.name(),
+                    provider.name()
+                ),
                 Some("model"),
                 "model_not_found",
             ));

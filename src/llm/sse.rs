@@ -68,14 +68,19 @@ mod tests {
 
     #[test]
     fn events_split_at_any_byte_are_reassembled() {
-        let input = b": hi\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata: one\ndata: two\n\ndata: [DONE]\n\n";
+        let input =
+            b": hi\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata: one\ndata: two\n\ndata: [DONE]\n\n";
         for split in 0..input.len() {
             let mut parser = SseParser::default();
             let mut out = Vec::new();
             parser.feed(&input[..split], &mut out);
             parser.feed(&input[split..], &mut out);
             parser.finish(&mut out);
-            assert_eq!(out, vec!["{\"a\":1}", "one\ntwo", "[DONE]"], "split at {split}");
+            assert_eq!(
+                out,
+                vec!["{\"a\":1}", "one\ntwo", "[DONE]"],
+                "split at {split}"
+            );
         }
     }
 

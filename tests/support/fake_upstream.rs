@@ -43,7 +43,11 @@ pub enum Step {
 
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Json { status: u16, body: Value, headers: Vec<(String, String)> },
+    Json {
+        status: u16,
+        body: Value,
+        headers: Vec<(String, String)>,
+    },
     Sse(Vec<Step>),
     Ndjson(Vec<Step>),
     /// Accept the request and never answer.
@@ -52,10 +56,18 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(body: Value) -> Self {
-        Reply::Json { status: 200, body, headers: vec![] }
+        Reply::Json {
+            status: 200,
+            body,
+            headers: vec![],
+        }
     }
     pub fn error(status: u16, body: Value) -> Self {
-        Reply::Json { status, body, headers: vec![] }
+        Reply::Json {
+            status,
+            body,
+            headers: vec![],
+        }
     }
 }
 
@@ -82,8 +94,12 @@ impl FakeUpstream {
             streams_dropped_early: Arc::new(AtomicUsize::new(0)),
             streams_sent: Arc::new(Mutex::new(Vec::new())),
         };
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake upstream");
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake upstream");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -106,7 +122,9 @@ impl FakeUpstream {
     }
 
     pub fn last_request(&self) -> Recorded {
-        self.requests().pop().expect("the fake upstream received a request")
+        self.requests()
+            .pop()
+            .expect("the fake upstream received a request")
     }
 
     /// Stream bodies the other side stopped reading before the script finished.
@@ -124,17 +142,33 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let headers = request.headers().clone();
-    let bytes = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let recorded = Recorded { method, path, headers, body, at: Instant::now() };
+    let recorded = Recorded {
+        method,
+        path,
+        headers,
+        body,
+        at: Instant::now(),
+    };
     shared.requests.lock().expect("lock").push(recorded.clone());
     match (shared.script)(&recorded) {
-        Reply::Json { status, body, headers } => {
-            let mut builder = Response::builder().status(status).header("content-type", "application/json");
+        Reply::Json {
+            status,
+            body,
+            headers,
+        } => {
+            let mut builder = Response::builder()
+                .status(status)
+                .header("content-type", "application/json");
             for (k, v) in headers {
                 builder = builder.header(k, v);
             }
-            builder.body(Body::from(body.to_string())).expect("response")
+            builder
+                .body(Body::from(body.to_string()))
+                .expect("response")
         }
         Reply::Sse(steps) => stream_response(shared, steps, true),
         Reply::Ndjson(steps) => stream_response(shared, steps, false),
@@ -159,9 +193,16 @@ impl Drop for DropWatch {
 }
 
 fn stream_response(shared: Shared, steps: Vec<Step>, sse: bool) -> Response {
-    let content_type = if sse { "text/event-stream" } else { "application/x-ndjson" };
+    let content_type = if sse {
+        "text/event-stream"
+    } else {
+        "application/x-ndjson"
+    };
     let sent = shared.streams_sent.clone();
-    let watch = DropWatch { finished: false, counter: shared.streams_dropped_early.clone() };
+    let watch = DropWatch {
+        finished: false,
+        counter: shared.streams_dropped_early.clone(),
+    };
     let body = async_stream::stream! {
         // Move the whole guard in (not just the field), so it drops with the body.
         let mut watch = watch;
@@ -213,7 +254,10 @@ pub fn usage_chunk(prompt: u64, completion: u64) -> String {
 
 /// A complete OpenAI text stream: role chunk, one chunk per piece, stop, [DONE].
 pub fn openai_text(pieces: &[&str]) -> Vec<Step> {
-    let mut steps = vec![Step::Data(chunk(json!({"role": "assistant", "content": ""}), None))];
+    let mut steps = vec![Step::Data(chunk(
+        json!({"role": "assistant", "content": ""}),
+        None,
+    ))];
     for piece in pieces {
         steps.push(Step::Data(chunk(json!({"content": piece}), None)));
     }
@@ -295,8 +339,12 @@ impl SseTranscript {
     fn delta_text(&self, key: &str) -> String {
         self.json()
             .iter()
-            .filter_map(|c| c["choices"].get(0).and_then(|ch| ch["delta"][key].as_str()).map(str::to_string))
+            .filter_map(|c| {
+                c["choices"]
+                    .get(0)
+                    .and_then(|ch| ch["delta"][key].as_str())
+                    .map(str::to_string)
+            })
             .collect()
     }
 }
-

@@ -36,19 +36,29 @@ pub async fn start_proxy(yaml: &str) -> Proxy {
 }
 
 pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
-    let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let settings = parse_settings(yaml, "test-settings.yaml").expect("test settings parse");
-    let config = Config::from_settings(Path::new("test-settings.yaml"), settings, &Overrides::default(), &|k| {
-        env.get(k).cloned()
-    })
+    let config = Config::from_settings(
+        Path::new("test-settings.yaml"),
+        settings,
+        &Overrides::default(),
+        &|k| env.get(k).cloned(),
+    )
     .expect("test settings are valid");
     let state = AppState::new(config).expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(state)).await;
     });
-    Proxy { base: format!("http://{addr}") }
+    Proxy {
+        base: format!("http://{addr}"),
+    }
 }
 
 pub fn client() -> reqwest::Client {
