@@ -1,1 +1,270 @@
-fn main() {}
+//! Proxy overhead benchmark: the same load sent straight to a fake upstream and through the real
+//! `adk-llm-proxy` binary (release build), in one run, reported as added milliseconds and ratios.
+//!
+//! Run: `cargo bench --bench proxy_overhead` (env `BENCH_SECS` sets seconds per measurement,
+//! default 3). The fake upstream answers instantly, so every millisecond above the direct
+//! baseline is the proxy's own cost (parse, map, serialize, one extra loopback hop).
+
+#[path = "../tests/support/fake_upstream.rs"]
+mod fake_upstream;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_upstream::{FakeUpstream, Reply, Step, chunk, completion, openai_text};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const STREAM_PIECES: usize = 20;
+
+fn main() {
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let per_run = Duration::from_secs_f64(secs);
+
+    // The fake upstream gets its own single-threaded runtime on its own thread.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let up = FakeUpstream::start_unrecorded(|req| {
+                if req.body["stream"] == true {
+                    let pieces: Vec<String> = (0..STREAM_PIECES).map(|i| format!("tok{i} ")).collect();
+                    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+                    Reply::Sse(openai_text(&refs))
+                } else {
+                    Reply::json(completion(json!({"role": "assistant", "content": "Hello there, this is a short answer."}), "stop"))
+                }
+            })
+            .await;
+            tx.send(up.addr).expect("send addr");
+            std::future::pending::<()>().await;
+        });
+    });
+    let upstream = rx.recv().expect("upstream address");
+    let _ = (chunk, Step::Hang); // shared helpers used by the tests, unused here
+
+    let client_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    client_runtime.block_on(async move {
+        let (mut child, proxy) = start_proxy(&format!("http://{upstream}/v1")).await;
+        let direct = format!("http://{upstream}/v1/chat/completions");
+        let proxied = format!("{proxy}/v1/chat/completions");
+        let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
+
+        // Warm up both paths (connection pools, allocator, upstream code paths).
+        for url in [&direct, &proxied] {
+            let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500)).await;
+        }
+
+        println!("\nadk-llm-proxy overhead vs direct-to-upstream ({secs:.0} s per measurement, instant fake upstream)\n");
+        println!("non-stream chat.completion");
+        println!("{:>5} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>7}", "conc", "direct p50", "p99", "req/s", "proxy p50", "p99", "req/s", "added p50", "added p99", "ratio");
+        for concurrency in [1usize, 8, 64] {
+            let d = measure_non_stream(&client, &direct, concurrency, per_run).await;
+            let p = measure_non_stream(&client, &proxied, concurrency, per_run).await;
+            println!(
+                "{:>5} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>+8.3}ms {:>+8.3}ms {:>6.2}x",
+                concurrency, d.p50, d.p99, d.rps, p.p50, p.p99, p.rps, p.p50 - d.p50, p.p99 - d.p99, p.p50 / d.p50
+            );
+        }
+
+        println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE])");
+        println!("{:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>7}", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "total", "ratio");
+        for concurrency in [1usize, 8] {
+            let d = measure_stream(&client, &direct, concurrency, per_run).await;
+            let p = measure_stream(&client, &proxied, concurrency, per_run).await;
+            println!(
+                "{:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>6.2}x",
+                concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50
+            );
+        }
+        let rss = peak_rss_kib(child.id());
+        println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));
+        let _ = child.kill().await;
+    });
+}
+
+async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String) {
+    let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = dir.join("settings.yaml");
+    std::fs::write(
+        &settings,
+        format!("defaults: {{ provider: up, model: bench }}\nproviders:\n  up: {{ kind: openai, base_url: \"{upstream_base}\" }}\n"),
+    )
+    .expect("settings");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"))
+        .args([
+            "--config",
+            settings.to_str().expect("path"),
+            "--port",
+            "0",
+            "--log-level",
+            std::env::var("BENCH_PROXY_LOG")
+                .as_deref()
+                .unwrap_or("warn,adk_llm_proxy=info"),
+        ])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn proxy");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("proxy exited before listening");
+        if let Some(pos) = line.find("address=") {
+            break line[pos + 8..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect::<String>();
+        }
+    };
+    // Keep draining the log (one access line per request) so the pipe never blocks the proxy.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+struct NonStream {
+    p50: f64,
+    p99: f64,
+    rps: f64,
+}
+
+async fn measure_non_stream(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> NonStream {
+    let body = Arc::new(
+        json!({"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]})
+            .to_string(),
+    );
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, body) = (client.clone(), url.to_string(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.as_str().to_owned())
+                    .send()
+                    .await;
+                if let Ok(response) = response
+                    && response.status().is_success()
+                    && response.bytes().await.is_ok()
+                {
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    NonStream {
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+        rps: all.len() as f64 / elapsed,
+    }
+}
+
+struct Streamed {
+    ttft_p50: f64,
+    total_p50: f64,
+}
+
+async fn measure_stream(
+    client: &reqwest::Client,
+    url: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> Streamed {
+    let body = Arc::new(json!({"model": "bench", "stream": true, "messages": [{"role": "user", "content": "Say hello."}]}).to_string());
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, body) = (client.clone(), url.to_string(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let Ok(response) = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.as_str().to_owned())
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let mut stream = response.bytes_stream();
+                let mut seen = String::new();
+                let mut ttft = None;
+                while let Some(Ok(bytes)) = stream.next().await {
+                    seen.push_str(&String::from_utf8_lossy(&bytes));
+                    if ttft.is_none() && seen.contains("tok0") {
+                        ttft = Some(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                if let (Some(ttft), true) = (ttft, seen.contains("[DONE]")) {
+                    samples.push((ttft, t.elapsed().as_secs_f64() * 1000.0));
+                }
+            }
+            samples
+        }));
+    }
+    let mut ttft = Vec::new();
+    let mut total = Vec::new();
+    for task in tasks {
+        for (a, b) in task.await.unwrap_or_default() {
+            ttft.push(a);
+            total.push(b);
+        }
+    }
+    ttft.sort_by(f64::total_cmp);
+    total.sort_by(f64::total_cmp);
+    Streamed {
+        ttft_p50: percentile(&ttft, 0.5),
+        total_p50: percentile(&total, 0.5),
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}

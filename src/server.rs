@@ -1,7 +1,6 @@
 //! Binding and serving, with a graceful stop on Ctrl-C / SIGTERM.
 
-use std::net::SocketAddr;
-
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
@@ -13,10 +12,25 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.server.host.as_str(), config.server.port)).await
 }
 
+/// Serves until Ctrl-C / SIGTERM.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    serve_until(listener, state, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` resolves. Sockets get `TCP_NODELAY`: SSE writes many small chunks,
+/// and Nagle's algorithm meeting the client's delayed ACK would hold each one back ~40 ms.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
         .await
 }
 

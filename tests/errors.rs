@@ -291,3 +291,59 @@ async fn unknown_paths_methods_and_unavailable_providers_are_openai_errors() {
             .is_some_and(|m| m.contains("NOT_SET_ANYWHERE"))
     );
 }
+
+#[tokio::test]
+async fn hostile_inputs_get_4xx_never_5xx_or_a_hang() {
+    let up = FakeUpstream::start(|req| {
+        if req.body["stream"] == true {
+            Reply::Sse(openai_text(&["x"]))
+        } else {
+            Reply::json(completion(
+                json!({"role": "assistant", "content": "x"}),
+                "stop",
+            ))
+        }
+    })
+    .await;
+    let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let inputs: Vec<String> = vec![
+        String::new(),
+        "null".into(),
+        "\"messages\"".into(),
+        "{\"messages\": null}".into(),
+        "{\"messages\": [null]}".into(),
+        "{\"messages\": [[]]}".into(),
+        "{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}".into(),
+        "{\"messages\": [{\"role\": \"user\", \"content\": [1, 2]}]}".into(),
+        "{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": \"x\"}]}".into(),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"temperature\": 1e999}".into(),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tools\": [1]}".into(),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"model\": \"\\u0000/\\u0000\"}".into(),
+        format!("{{\"messages\": {deep}}}"),
+        "\u{feff}{\"messages\": []}".into(),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"\\ud800\"}]}".into(),
+    ];
+    for input in inputs {
+        let response = tokio::time::timeout(Duration::from_secs(5), post(&proxy, &input))
+            .await
+            .expect("no hang");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert!(
+            (400..500).contains(&status) || status == 200,
+            "{status} for {input:.80}: {text}"
+        );
+        if status != 200 {
+            assert_error_shape(&serde_json::from_str(&text).expect("error body is JSON"));
+        }
+    }
+    // Non-UTF-8 bytes.
+    let response = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .body(vec![0xff, 0xfe, 0x00, 0x7b])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+}

@@ -25,17 +25,22 @@ use crate::wire::{
 
 pub struct Ollama {
     http: UpstreamClient,
+    chat_url: reqwest::Url,
+    tags_url: reqwest::Url,
 }
 
 impl Ollama {
     pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
+        let http = UpstreamClient::new(provider)?;
         Ok(Self {
-            http: UpstreamClient::new(provider)?,
+            chat_url: http.endpoint("/api/chat")?,
+            tags_url: http.endpoint("/api/tags")?,
+            http,
         })
     }
 
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
-        self.http.client.post(self.http.url("/api/chat")).json(body)
+        self.http.client.post(self.chat_url.clone()).json(body)
     }
 }
 
@@ -69,7 +74,7 @@ impl Llm for Ollama {
         Box::pin(async move {
             let response = self
                 .http
-                .send(self.http.client.get(self.http.url("/api/tags")))
+                .send(self.http.client.get(self.tags_url.clone()))
                 .await?;
             let value: Value = response
                 .json()

@@ -22,14 +22,19 @@ const REASONING_MEMORY_CAPACITY: usize = 10_000;
 
 pub struct OpenAiCompat {
     http: UpstreamClient,
+    chat_url: reqwest::Url,
+    models_url: reqwest::Url,
     flatten_content: bool,
     reasoning_memory: Option<Arc<ReasoningMemory>>,
 }
 
 impl OpenAiCompat {
     pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
+        let http = UpstreamClient::new(provider)?;
         Ok(Self {
-            http: UpstreamClient::new(provider)?,
+            chat_url: http.endpoint("/chat/completions")?,
+            models_url: http.endpoint("/models")?,
+            http,
             flatten_content: provider.settings.flatten_content,
             reasoning_memory: provider
                 .settings
@@ -55,10 +60,7 @@ impl OpenAiCompat {
     }
 
     fn post(&self, body: &ChatRequest) -> reqwest::RequestBuilder {
-        self.http
-            .client
-            .post(self.http.url("/chat/completions"))
-            .json(body)
+        self.http.client.post(self.chat_url.clone()).json(body)
     }
 }
 
@@ -81,18 +83,19 @@ impl Llm for OpenAiCompat {
                 .bytes()
                 .await
                 .map_err(|e| super::http::transport_error(&self.http.provider, &e))?;
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| LlmError::Protocol(format!("response is not JSON: {e}")))?;
-            if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+            let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
+                let preview: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                LlmError::Protocol(format!(
+                    "response is not a chat.completion ({e}): {preview}"
+                ))
+            })?;
+            if let Some(error) = completion.extra.get("error").filter(|e| !e.is_null()) {
                 return Err(LlmError::from_upstream_body(
                     502,
                     error_envelope(error).as_bytes(),
                     None,
                 ));
             }
-            let mut completion: ChatCompletion = serde_json::from_value(value).map_err(|e| {
-                LlmError::Protocol(format!("response is not a chat.completion: {e}"))
-            })?;
             for choice in &mut completion.choices {
                 choice.message.normalize_reasoning();
                 if let (Some(memory), Some(reasoning), Some(calls)) = (
@@ -112,7 +115,7 @@ impl Llm for OpenAiCompat {
         Box::pin(async move {
             let response = self
                 .http
-                .send(self.http.client.get(self.http.url("/models")))
+                .send(self.http.client.get(self.models_url.clone()))
                 .await?;
             let value: Value = response
                 .json()

@@ -76,6 +76,7 @@ type Script = dyn Fn(&Recorded) -> Reply + Send + Sync;
 #[derive(Clone)]
 struct Shared {
     script: Arc<Script>,
+    record: bool,
     requests: Arc<Mutex<Vec<Recorded>>>,
     streams_dropped_early: Arc<AtomicUsize>,
     streams_sent: Arc<Mutex<Vec<(Instant, usize)>>>,
@@ -88,8 +89,23 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     pub async fn start(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_with(script, true).await
+    }
+
+    /// Without recording requests: for benchmarks, where the record would only cost time.
+    pub async fn start_unrecorded(
+        script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_with(script, false).await
+    }
+
+    async fn start_with(
+        script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+        record: bool,
+    ) -> Self {
         let shared = Shared {
             script: Arc::new(script),
+            record,
             requests: Arc::new(Mutex::new(Vec::new())),
             streams_dropped_early: Arc::new(AtomicUsize::new(0)),
             streams_sent: Arc::new(Mutex::new(Vec::new())),
@@ -101,6 +117,9 @@ impl FakeUpstream {
             .await
             .expect("bind fake upstream");
         let addr = listener.local_addr().expect("addr");
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -153,7 +172,9 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         body,
         at: Instant::now(),
     };
-    shared.requests.lock().expect("lock").push(recorded.clone());
+    if shared.record {
+        shared.requests.lock().expect("lock").push(recorded.clone());
+    }
     match (shared.script)(&recorded) {
         Reply::Json {
             status,
@@ -199,6 +220,7 @@ fn stream_response(shared: Shared, steps: Vec<Step>, sse: bool) -> Response {
         "application/x-ndjson"
     };
     let sent = shared.streams_sent.clone();
+    let record = shared.record;
     let watch = DropWatch {
         finished: false,
         counter: shared.streams_dropped_early.clone(),
@@ -209,7 +231,9 @@ fn stream_response(shared: Shared, steps: Vec<Step>, sse: bool) -> Response {
         for (i, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Data(text) => {
-                    sent.lock().expect("lock").push((Instant::now(), i));
+                    if record {
+                        sent.lock().expect("lock").push((Instant::now(), i));
+                    }
                     let framed = if sse { format!("data: {text}\n\n") } else { format!("{text}\n") };
                     yield Ok::<Bytes, std::io::Error>(Bytes::from(framed));
                 }

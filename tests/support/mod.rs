@@ -7,8 +7,9 @@ pub mod fake_upstream;
 use std::collections::HashMap;
 use std::path::Path;
 
-use adk_llm_proxy::api::{AppState, router};
+use adk_llm_proxy::api::AppState;
 use adk_llm_proxy::config::{Config, Overrides, parse_settings};
+use adk_llm_proxy::server::serve_until;
 
 pub use fake_upstream::*;
 
@@ -54,7 +55,7 @@ pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
         .expect("bind proxy");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router(state)).await;
+        let _ = serve_until(listener, state, std::future::pending()).await;
     });
     Proxy {
         base: format!("http://{addr}"),
