@@ -7,7 +7,17 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::config::{LogFormat, Overrides};
+
+fn parse_log_format(value: &str) -> Result<LogFormat, String> {
+    match value {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!(
+            "unknown log format '{other}' (expected text or json)"
+        )),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +52,10 @@ pub struct Cli {
     /// `adk_llm_proxy=debug`. RUST_LOG wins when set.
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
+
+    /// Log line format: text or json (overrides `server.log_format`).
+    #[arg(long, global = true, value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -23,6 +23,105 @@ pub struct Settings {
     pub defaults: Defaults,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+}
+
+/// Client API keys. With none configured the proxy serves loopback only (see `Config`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Serve a non-loopback address without keys. Only for a trusted network.
+    pub allow_unauthenticated: bool,
+    pub keys: Vec<KeySettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    pub name: String,
+    /// Environment variable holding the key (preferred).
+    pub key_env: Option<String>,
+    /// Hex SHA-256 of the key: the settings file never holds the secret.
+    pub key_sha256: Option<String>,
+    /// The key in clear text: accepted, warned about.
+    pub key: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
+    /// Allowed models/agents as globs (`*`, `?`); default all.
+    pub models: Option<Vec<String>>,
+}
+
+/// Limits for all traffic together; per-key limits live on the keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
+    pub backend: Backend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In this process only.
+    #[default]
+    Memory,
+    /// Shared through Redis (`redis.url`), so several replicas enforce one budget.
+    Redis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheWhen {
+    /// Requests with `temperature: 0`, or that opt in with `Cache-Control: max-age=…`.
+    #[default]
+    Deterministic,
+    /// Only requests that opt in with the header.
+    Header,
+    /// Every request that does not opt out (`Cache-Control: no-cache`/`no-store`).
+    Always,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    pub enabled: bool,
+    pub when: CacheWhen,
+    pub ttl_secs: u64,
+    /// Upper bound of cached answers (memory backend).
+    pub max_entries: u64,
+    pub backend: Backend,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            when: CacheWhen::Deterministic,
+            ttl_secs: 300,
+            max_entries: 10_000,
+            backend: Backend::Memory,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// e.g. `redis://127.0.0.1:6379/0`; `url_env` wins when that variable is set.
+    pub url: Option<String>,
+    pub url_env: Option<String>,
+    /// Key prefix, so several deployments can share one Redis.
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +134,18 @@ pub struct ServerSettings {
     /// How often an SSE comment is written while the upstream is silent, so that proxies and
     /// browsers between us and the client do not close an idle-looking connection.
     pub keepalive_secs: f64,
+    /// On SIGTERM/SIGINT, how long open streams may run on before they are ended.
+    pub shutdown_grace_secs: f64,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Default for ServerSettings {
@@ -44,6 +155,8 @@ impl Default for ServerSettings {
             port: 8001,
             max_body_bytes: 20 * 1024 * 1024,
             keepalive_secs: 15.0,
+            shutdown_grace_secs: 30.0,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -100,6 +213,31 @@ pub struct ProviderSettings {
     /// when the client sends it again (chat UIs drop it; DeepSeek then rejects the request).
     #[serde(default)]
     pub replay_reasoning: bool,
+    /// Extra attempts on connect errors, timeouts, 429 and 5xx, while nothing reached the client.
+    #[serde(default)]
+    pub retries: u32,
+    /// First retry delay; doubles each attempt, with jitter.
+    #[serde(default = "default_retry_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    /// `provider/model` routes tried in order when this provider fails.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Consecutive failures that open the circuit (0 = never).
+    #[serde(default = "default_breaker_failures")]
+    pub circuit_breaker_failures: u32,
+    /// How long an open circuit skips this provider.
+    #[serde(default = "default_breaker_cooldown")]
+    pub circuit_breaker_cooldown_secs: f64,
+}
+
+fn default_retry_backoff_ms() -> u64 {
+    250
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown() -> f64 {
+    30.0
 }
 
 fn default_connect_timeout() -> f64 {
@@ -162,6 +300,14 @@ pub struct Config {
     pub default_provider: String,
     pub default_model: String,
     pub providers: BTreeMap<String, ResolvedProvider>,
+    pub auth: AuthSettings,
+    pub limits: LimitSettings,
+    pub cache: CacheSettings,
+    /// Client keys, resolved (digests only).
+    pub keys: std::sync::Arc<crate::auth::KeyStore>,
+    /// Resolved Redis URL, when a backend needs it.
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
 }
 
 impl Config {
@@ -358,12 +504,74 @@ impl Config {
             ));
         }
 
+        for (name, p) in &providers {
+            for (i, fallback) in p.settings.fallbacks.iter().enumerate() {
+                let target = fallback
+                    .split_once('/')
+                    .map(|(prov, _)| prov)
+                    .unwrap_or(fallback);
+                if !providers.contains_key(target) {
+                    return Err(fail(
+                        &format!("providers.{name}.fallbacks[{i}]"),
+                        format!(
+                            "'{fallback}' does not name a configured provider as 'provider/model' (known: {})",
+                            known()
+                        ),
+                    ));
+                }
+            }
+        }
+        if !(server.shutdown_grace_secs.is_finite() && server.shutdown_grace_secs >= 0.0) {
+            return Err(fail(
+                "server.shutdown_grace_secs",
+                "must be a number of seconds ≥ 0".into(),
+            ));
+        }
+
+        let redis_url = settings
+            .redis
+            .url_env
+            .as_deref()
+            .and_then(env)
+            .or(settings.redis.url.clone());
+        let needs_redis = settings.limits.backend == Backend::Redis
+            || (settings.cache.enabled && settings.cache.backend == Backend::Redis);
+        if needs_redis && redis_url.is_none() {
+            return Err(fail(
+                "redis.url",
+                "a Redis backend is selected (limits.backend or cache.backend) but no URL is set"
+                    .into(),
+            ));
+        }
+
+        let keys = crate::auth::KeyStore::from_settings(&settings.auth, &file, env)?;
+        if keys.is_empty()
+            && !settings.auth.allow_unauthenticated
+            && !crate::auth::is_loopback_host(&server.host)
+        {
+            return Err(ConfigError(format!(
+                "{file}: auth.keys: refusing to serve {} without client keys: anyone who can reach it could spend \
+                 your provider keys. Add auth.keys, listen on 127.0.0.1, or set auth.allow_unauthenticated: true",
+                server.host
+            )));
+        }
+
         Ok(Config {
+            keys: std::sync::Arc::new(keys),
             source: path.to_path_buf(),
             server,
             default_provider,
             default_model,
             providers,
+            auth: settings.auth.clone(),
+            limits: settings.limits.clone(),
+            cache: settings.cache.clone(),
+            redis_url,
+            redis_prefix: settings
+                .redis
+                .prefix
+                .clone()
+                .unwrap_or_else(|| "adk-llm-proxy".to_string()),
         })
     }
 }

@@ -1,16 +1,19 @@
-//! What answers a validated chat request. Today: route to a provider and call its model.
-//! The agent runtime replaces the body of [`answer`] with "run the root agent" and keeps the
-//! signature, so the API above and the providers below stay as they are.
+//! What answers a validated chat request. Today: call the routed provider, with retries,
+//! fallbacks and the circuit breaker. The agent runtime replaces the provider call with "run the
+//! root agent" and keeps this signature, so the API above and the providers below stay as they are.
 
 use futures_util::StreamExt;
 
+use crate::api::request_log::RequestFacts;
 use crate::bridge;
 use crate::error::ApiError;
-use crate::llm::{ChunkStream, LlmError, LlmRequest, Route};
+use crate::error::ErrorObject;
+use crate::llm::{ChunkStream, LlmError, LlmRequest, ProviderRegistry, Route};
 use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
+use crate::{metrics, resilience};
 
 /// A started answer. A stream is only handed out once its first chunk arrived, so every failure
-/// before that point can still be a proper HTTP status.
+/// before that point can still be a proper HTTP status — and can still be retried.
 pub enum Answer {
     Stream {
         first: ChatChunk,
@@ -23,7 +26,96 @@ pub enum Answer {
     },
 }
 
-pub async fn answer(mut request: ChatRequest, route: Route) -> Result<Answer, ApiError> {
+/// Tries `route`, then its provider's fallbacks, each with its provider's retries, skipping
+/// providers whose circuit is open. Client errors (4xx other than 408/409/429) are returned at
+/// once: another provider would refuse the same request.
+pub async fn answer(
+    registry: &ProviderRegistry,
+    request: ChatRequest,
+    route: Route,
+    facts: &RequestFacts,
+) -> Result<Answer, ApiError> {
+    let mut candidates = vec![route.clone()];
+    for fallback in &route.provider.config.settings.fallbacks {
+        match registry.resolve(Some(fallback)) {
+            Ok(next) => candidates.push(next),
+            Err(error) => {
+                tracing::warn!(fallback, error = %error.error.message, "fallback skipped")
+            }
+        }
+    }
+    let all_open = candidates.iter().all(|c| c.provider.breaker.is_open());
+    let mut last_error: Option<LlmError> = None;
+    for candidate in candidates {
+        let provider = &candidate.provider;
+        if provider.breaker.is_open() && !all_open {
+            tracing::info!(
+                provider = provider.name(),
+                "circuit open: skipping provider"
+            );
+            continue;
+        }
+        let retries = provider.config.settings.retries;
+        for attempt in 0..=retries {
+            facts.upstream_starting();
+            match attempt_once(request.clone(), &candidate).await {
+                Ok(answer) => {
+                    provider.breaker.record_success();
+                    return Ok(answer);
+                }
+                Err(error) => {
+                    ::metrics::counter!(metrics::UPSTREAM_ERRORS, "provider" => provider.name().to_string(), "kind" => error_kind(&error))
+                        .increment(1);
+                    if !resilience::is_retryable(&error) {
+                        return Err(error.to_api_error());
+                    }
+                    if provider.breaker.record_failure() {
+                        ::metrics::counter!(metrics::CIRCUIT_OPENED, "provider" => provider.name().to_string()).increment(1);
+                        tracing::warn!(
+                            provider = provider.name(),
+                            "circuit opened after repeated failures"
+                        );
+                    }
+                    let opened = provider.breaker.is_open();
+                    tracing::warn!(provider = provider.name(), attempt, %error, "upstream attempt failed");
+                    last_error = Some(error);
+                    if attempt < retries && !opened {
+                        ::metrics::counter!(metrics::RETRIES, "provider" => provider.name().to_string()).increment(1);
+                        let base = std::time::Duration::from_millis(
+                            provider.config.settings.retry_backoff_ms,
+                        );
+                        tokio::time::sleep(resilience::backoff(base, attempt)).await;
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Err(match last_error {
+        Some(error) => error.to_api_error(),
+        None => ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ErrorObject::new(
+                "No provider is available (all circuits are open).",
+                "api_error",
+            )
+            .with_code("no_provider_available"),
+        ),
+    })
+}
+
+fn error_kind(error: &LlmError) -> String {
+    match error {
+        LlmError::Upstream { status, .. } => format!("http_{status}"),
+        LlmError::Unreachable(_) => "unreachable".into(),
+        LlmError::Timeout(_) => "timeout".into(),
+        LlmError::Protocol(_) => "protocol".into(),
+        LlmError::InStream(_) => "in_stream".into(),
+    }
+}
+
+async fn attempt_once(mut request: ChatRequest, route: &Route) -> Result<Answer, LlmError> {
     request.model = Some(route.model.clone());
     let provider = &route.provider;
     let llm = provider.llm.clone();
@@ -43,26 +135,31 @@ pub async fn answer(mut request: ChatRequest, route: Route) -> Result<Answer, Ap
         })
         .await;
         match started {
-            Ok(Ok((first, rest))) => Ok(Answer::Stream { first, rest, route }),
-            Ok(Err(error)) => Err(error.to_api_error()),
+            Ok(Ok((first, rest))) => Ok(Answer::Stream {
+                first,
+                rest,
+                route: route.clone(),
+            }),
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(LlmError::Timeout(format!(
-                "no first byte from provider '{}' within {:.0} s (first_byte_timeout_secs)",
+                "no first byte from provider '{}' within {:.1} s (first_byte_timeout_secs)",
                 provider.name(),
                 timeout.as_secs_f64()
-            ))
-            .to_api_error()),
+            ))),
         }
     } else {
         let timeout = provider.config.response_timeout();
         match tokio::time::timeout(timeout, llm.complete(LlmRequest { body: request })).await {
-            Ok(Ok(completion)) => Ok(Answer::Complete { completion, route }),
-            Ok(Err(error)) => Err(error.to_api_error()),
+            Ok(Ok(completion)) => Ok(Answer::Complete {
+                completion,
+                route: route.clone(),
+            }),
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(LlmError::Timeout(format!(
-                "no answer from provider '{}' within {:.0} s (response_timeout_secs)",
+                "no answer from provider '{}' within {:.1} s (response_timeout_secs)",
                 provider.name(),
                 timeout.as_secs_f64()
-            ))
-            .to_api_error()),
+            ))),
         }
     }
 }

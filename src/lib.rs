@@ -2,11 +2,19 @@
 //! piece lives and how a request flows through them.
 
 pub mod api;
+pub mod assemble;
+pub mod auth;
 pub mod bridge;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod glob;
 pub mod handler;
+pub mod lifecycle;
+pub mod limits;
 pub mod llm;
+pub mod metrics;
+pub mod resilience;
 pub mod server;
 pub mod wire;

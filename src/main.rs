@@ -1,34 +1,25 @@
-//! The `adk-llm-proxy` binary: flags, settings, logging, serve.
+//! The `adk-llm-proxy` binary: flags, settings, logging, serve, reload on SIGHUP.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use adk_llm_proxy::api::AppState;
 use adk_llm_proxy::cli::{Cli, Command, normalize_args};
-use adk_llm_proxy::{config, server};
+use adk_llm_proxy::config::{self, LogFormat};
+use adk_llm_proxy::server;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalize_args(std::env::args_os()));
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // The log format is a setting; peek at it before logging starts (errors are reported below).
+    let format = config::load_settings(&cli.config)
+        .map(|s| s.server.log_format)
+        .unwrap_or_default();
+    init_logging(&cli.log_level, cli.log_format.unwrap_or(format));
 
     let config = match config::load(&cli.config, &cli.overrides()) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("adk-llm-proxy: configuration error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let state = match AppState::new(config.clone()) {
-        Ok(state) => state,
         Err(error) => {
             eprintln!("adk-llm-proxy: configuration error: {error}");
             return ExitCode::from(2);
@@ -55,6 +46,13 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let state = match AppState::build(config.clone()).await {
+            Ok(state) => state,
+            Err(error) => {
+                eprintln!("adk-llm-proxy: start-up error: {error}");
+                return ExitCode::from(2);
+            }
+        };
         let listener = match server::bind(&config).await {
             Ok(listener) => listener,
             Err(error) => {
@@ -65,6 +63,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        spawn_reload_on_sighup(state.clone(), cli);
         let address = listener
             .local_addr()
             .map(|a| a.to_string())
@@ -84,4 +83,43 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// SIGHUP re-reads the settings file and swaps the client keys (and their limits); open streams
+/// are untouched. A broken file is reported and the running configuration kept.
+fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match config::load(&cli.config, &cli.overrides()) {
+                Ok(fresh) => {
+                    let count = fresh.auth.keys.len();
+                    state.replace_keys(fresh.keys.clone());
+                    tracing::info!(keys = count, "reloaded {} on SIGHUP", cli.config.display());
+                }
+                Err(error) => {
+                    tracing::error!(%error, "reload on SIGHUP failed; keeping the running configuration")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (state, cli);
 }

@@ -1,5 +1,7 @@
 //! Binding and serving, with a graceful stop on Ctrl-C / SIGTERM.
 
+use std::time::Duration;
+
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -12,9 +14,30 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.server.host.as_str(), config.server.port)).await
 }
 
-/// Serves until Ctrl-C / SIGTERM.
+/// Serves until Ctrl-C / SIGTERM, then drains: `/ready` turns 503, no new connections, open
+/// streams get `server.shutdown_grace_secs` to finish before they are ended with an error event.
+/// Returns once every connection closed (or a second after the grace period, whichever first).
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    serve_until(listener, state, shutdown_signal()).await
+    let lifecycle = state.lifecycle.clone();
+    let grace = Duration::from_secs_f64(state.config.server.shutdown_grace_secs);
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        lifecycle.begin_shutdown(grace);
+        let _ = signalled_tx.send(());
+    };
+    let server = serve_until(listener, state, shutdown);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = async {
+            let _ = signalled_rx.await;
+            tokio::time::sleep(grace + Duration::from_secs(1)).await;
+        } => {
+            tracing::warn!("shutdown grace period over; exiting with connections still open");
+            Ok(())
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves. Sockets get `TCP_NODELAY`: SSE writes many small chunks,
@@ -53,5 +76,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: no new connections; open streams may finish");
+    tracing::info!(
+        "shutting down: no new connections; open streams may finish within the grace period"
+    );
 }

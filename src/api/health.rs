@@ -1,9 +1,38 @@
-//! `GET /health`: the process is up and serving HTTP. It does not call the upstream, so a
-//! provider outage does not make an orchestrator restart a healthy proxy.
+//! `GET /health` (alive), `GET /ready` (configuration loaded and not draining), `GET /metrics`.
+//! None of them calls the upstream: a provider outage must not make an orchestrator restart a
+//! healthy proxy.
 
 use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use super::AppState;
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.lifecycle.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining"})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"status": "ready", "provider": state.config.default_provider})).into_response()
+    }
+}
+
+pub async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface. Routes answer with and without the `/v1` prefix, because clients disagree
 //! on whether the base URL includes it.
 
+pub mod auth;
 pub mod chat_completions;
 pub mod health;
 pub mod models;
@@ -8,15 +9,19 @@ pub mod request_log;
 pub mod sse;
 pub mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::config::Config;
+use crate::auth::KeyStore;
+use crate::cache::ResponseCache;
+use crate::config::{Backend, Config};
 use crate::error::{ApiError, ErrorObject};
+use crate::lifecycle::Lifecycle;
+use crate::limits::RateLimiter;
 use crate::llm::ProviderRegistry;
 
 /// What every handler needs, cheap to clone.
@@ -24,19 +29,67 @@ use crate::llm::ProviderRegistry;
 pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Arc<ProviderRegistry>,
+    /// Swapped on SIGHUP; read per request.
+    keys: Arc<RwLock<Arc<KeyStore>>>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub cache: Option<Arc<dyn ResponseCache>>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Self, String> {
+    /// Builds providers, limits and cache from a validated config (connecting to Redis when a
+    /// Redis backend is selected).
+    pub async fn build(config: Config) -> Result<Self, String> {
         let registry = ProviderRegistry::from_config(&config)?;
+        let limiter: Arc<dyn RateLimiter> = match config.limits.backend {
+            Backend::Memory => Arc::new(crate::limits::memory::MemoryLimiter::default()),
+            Backend::Redis => {
+                let url = config.redis_url.as_deref().unwrap_or_default();
+                Arc::new(
+                    crate::limits::redis::RedisLimiter::connect(url, &config.redis_prefix).await?,
+                )
+            }
+        };
+        let cache: Option<Arc<dyn ResponseCache>> = if !config.cache.enabled {
+            None
+        } else {
+            let ttl = std::time::Duration::from_secs(config.cache.ttl_secs.max(1));
+            Some(match config.cache.backend {
+                Backend::Memory => Arc::new(crate::cache::memory::MemoryCache::new(
+                    config.cache.max_entries,
+                    ttl,
+                )),
+                Backend::Redis => {
+                    let url = config.redis_url.as_deref().unwrap_or_default();
+                    Arc::new(
+                        crate::cache::redis::RedisCache::connect(url, &config.redis_prefix, ttl)
+                            .await?,
+                    )
+                }
+            })
+        };
+        crate::metrics::install();
         Ok(Self {
+            keys: Arc::new(RwLock::new(config.keys.clone())),
             config: Arc::new(config),
             registry: Arc::new(registry),
+            limiter,
+            cache,
+            lifecycle: Arc::new(Lifecycle::default()),
         })
+    }
+
+    pub fn keys(&self) -> Arc<KeyStore> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the client keys (SIGHUP). Open requests keep the key they were admitted with.
+    pub fn replace_keys(&self, keys: Arc<KeyStore>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 }
 
-/// The full application router, with request logging.
+/// The full application router, with request logging and authentication.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
@@ -50,8 +103,14 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/health", get(health::health))
         .route("/v1/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
         .layer(axum::middleware::from_fn(request_log::log_requests))
         .with_state(state)
 }

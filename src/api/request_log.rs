@@ -1,29 +1,43 @@
-//! One log line per request, written when the response body is finished — for a stream that is
-//! when the last byte went out or the client left — so that it can carry time to first token,
-//! token counts and how the stream ended.
+//! One log line and one set of metrics per request, written when the response body is finished —
+//! for a stream that is when the last byte went out or the client left — so that they can carry
+//! time to first token, token counts and how the stream ended. Also assigns `x-request-id`.
 //!
-//! Handlers fill in what they learn through [`RequestFacts`], found in the request extensions.
+//! Handlers record what they learn through [`RequestFacts`], found in the request extensions,
+//! and may hand it things to hold until the body ends (a concurrency permit) or work to do then
+//! (charging tokens to a rate limit).
 
+use std::any::Any;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
 
+use crate::metrics;
 use crate::wire::Usage;
 
-#[derive(Debug, Default)]
+type FinishHook = Box<dyn FnOnce(&Facts) + Send>;
+
+#[derive(Default)]
 pub struct Facts {
+    pub request_id: String,
+    pub key_name: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
     pub stream: bool,
+    pub cache: Option<&'static str>,
+    /// When the proxy started calling the upstream: everything before is the proxy's own time.
+    pub upstream_started: Option<Duration>,
     pub time_to_first_token: Option<Duration>,
     pub usage: Option<Usage>,
     /// Set when a stream ended in an error event (the HTTP status was already 200).
     pub stream_error: Option<String>,
+    held: Vec<Box<dyn Any + Send>>,
+    on_finish: Vec<FinishHook>,
 }
 
 /// Shared, per-request record of what the handler found out.
@@ -47,6 +61,14 @@ impl RequestFacts {
         f(&mut facts);
     }
 
+    pub fn request_id(&self) -> String {
+        self.facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request_id
+            .clone()
+    }
+
     /// Marks the first token now, if not marked yet.
     pub fn first_token(&self) {
         let elapsed = self.started.elapsed();
@@ -54,20 +76,50 @@ impl RequestFacts {
             f.time_to_first_token.get_or_insert(elapsed);
         });
     }
+
+    pub fn upstream_starting(&self) {
+        let elapsed = self.started.elapsed();
+        self.update(|f| {
+            f.upstream_started.get_or_insert(elapsed);
+        });
+    }
+
+    /// Keeps `value` alive until the response body is finished.
+    pub fn hold(&self, value: impl Any + Send) {
+        self.update(|f| f.held.push(Box::new(value)));
+    }
+
+    /// Runs `hook` with the final facts when the response body is finished.
+    pub fn on_finish(&self, hook: impl FnOnce(&Facts) + Send + 'static) {
+        self.update(|f| f.on_finish.push(Box::new(hook)));
+    }
 }
 
-/// Middleware: attaches [`RequestFacts`] and logs when the response body is done.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Middleware: request id, [`RequestFacts`], and the log line + metrics when the body is done.
 pub async fn log_requests(mut request: Request, next: Next) -> Response {
     let facts = RequestFacts::detached();
-    let method = request.method().clone();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req_{}", crate::llm::ollama::random_hex(24)));
+    facts.update(|f| f.request_id = request_id.clone());
+    let method = request.method().to_string();
     let path = request.uri().path().to_string();
     request.extensions_mut().insert(facts.clone());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        parts.headers.insert(REQUEST_ID, value);
+    }
     let mut guard = LogOnDrop {
         facts,
-        method: method.to_string(),
+        method,
         path,
         status,
         body_finished: false,
@@ -94,7 +146,18 @@ struct LogOnDrop {
 impl Drop for LogOnDrop {
     fn drop(&mut self) {
         let latency = self.facts.started.elapsed();
+        let (hooks, held) = {
+            let mut facts = self.facts.facts.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                std::mem::take(&mut facts.on_finish),
+                std::mem::take(&mut facts.held),
+            )
+        };
+        drop(held);
         let facts = self.facts.facts.lock().unwrap_or_else(|p| p.into_inner());
+        for hook in hooks {
+            hook(&facts);
+        }
         let outcome = match (&facts.stream_error, self.body_finished) {
             (Some(_), _) => "upstream_error",
             (None, true) => "completed",
@@ -102,12 +165,15 @@ impl Drop for LogOnDrop {
         };
         tracing::info!(
             target: "adk_llm_proxy::access",
+            request_id = %facts.request_id,
             method = %self.method,
             path = %self.path,
             status = self.status,
+            key = facts.key_name.as_deref().unwrap_or("-"),
             provider = facts.provider.as_deref().unwrap_or("-"),
             model = facts.model.as_deref().unwrap_or("-"),
             stream = facts.stream,
+            cache = facts.cache.unwrap_or("-"),
             latency_ms = latency.as_secs_f64() * 1000.0,
             ttft_ms = facts.time_to_first_token.map(|d| d.as_secs_f64() * 1000.0),
             prompt_tokens = facts.usage.as_ref().map(|u| u.prompt_tokens),
@@ -116,5 +182,46 @@ impl Drop for LogOnDrop {
             error = facts.stream_error.as_deref(),
             "request"
         );
+        record_metrics(&facts, &self.path, self.status, latency, outcome);
+    }
+}
+
+fn record_metrics(
+    facts: &Facts,
+    path: &str,
+    status: u16,
+    latency: Duration,
+    outcome: &'static str,
+) {
+    if path.ends_with("/metrics") {
+        return;
+    }
+    let provider = facts.provider.clone().unwrap_or_else(|| "-".to_string());
+    let model = facts.model.clone().unwrap_or_else(|| "-".to_string());
+    let labels = [
+        ("status", status.to_string()),
+        ("provider", provider.clone()),
+        ("model", model.clone()),
+        ("agent", "-".to_string()),
+        ("outcome", outcome.to_string()),
+    ];
+    ::metrics::counter!(metrics::REQUESTS, &labels).increment(1);
+    if facts.provider.is_none() {
+        return;
+    }
+    let route = [("provider", provider), ("model", model)];
+    ::metrics::histogram!(metrics::REQUEST_DURATION, &route).record(metrics::seconds(latency));
+    if let Some(ttft) = facts.time_to_first_token {
+        ::metrics::histogram!(metrics::TIME_TO_FIRST_TOKEN, &route).record(metrics::seconds(ttft));
+    }
+    if let Some(added) = facts.upstream_started {
+        ::metrics::histogram!(metrics::ADDED_LATENCY).record(metrics::seconds(added));
+    }
+    if let Some(usage) = &facts.usage {
+        let (provider, model) = (route[0].1.clone(), route[1].1.clone());
+        ::metrics::counter!(metrics::TOKENS, "direction" => "in", "provider" => provider.clone(), "model" => model.clone())
+            .increment(usage.prompt_tokens);
+        ::metrics::counter!(metrics::TOKENS, "direction" => "out", "provider" => provider, "model" => model)
+            .increment(usage.completion_tokens);
     }
 }

@@ -8,6 +8,7 @@
 //! stream closes without `[DONE]`: a client must never mistake a cut answer for a whole one.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -18,6 +19,7 @@ use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::request_log::RequestFacts;
+use crate::lifecycle::Lifecycle;
 use crate::llm::{ChunkStream, LlmError};
 use crate::wire::ChatChunk;
 
@@ -27,6 +29,24 @@ const DONE: &[u8] = b"data: [DONE]\n\n";
 pub struct SseOptions {
     pub keepalive: Duration,
     pub idle_timeout: Duration,
+    /// When set, the stream ends with an error event once a shutdown's grace period is over.
+    pub shutdown: Option<Arc<Lifecycle>>,
+}
+
+/// Counts open streams in the `active_streams` gauge for exactly as long as the body lives.
+struct ActiveStream;
+
+impl ActiveStream {
+    fn open() -> Self {
+        ::metrics::gauge!(crate::metrics::ACTIVE_STREAMS).increment(1.0);
+        ActiveStream
+    }
+}
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        ::metrics::gauge!(crate::metrics::ACTIVE_STREAMS).decrement(1.0);
+    }
 }
 
 pub fn sse_response(
@@ -35,7 +55,16 @@ pub fn sse_response(
     options: SseOptions,
     facts: RequestFacts,
 ) -> Response {
+    let must_end = options.shutdown.as_ref().map(|l| l.streams_must_end());
     let body = async_stream::stream! {
+        let _active = ActiveStream::open();
+        let must_end = async move {
+            match must_end {
+                Some(deadline) => deadline.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(must_end);
         let mut first_token_seen = false;
         observe(&first, &facts, &mut first_token_seen);
         yield Ok::<Bytes, Infallible>(encode(&first));
@@ -49,6 +78,16 @@ pub fn sse_response(
                 _ = keepalive.tick() => {
                     yield Ok(Bytes::from_static(KEEP_ALIVE));
                     continue;
+                }
+                _ = &mut must_end => {
+                    let error = crate::error::ErrorObject::new(
+                        "The proxy is shutting down and ended this stream; retry the request.",
+                        "api_error",
+                    )
+                    .with_code("server_shutting_down");
+                    facts.update(|f| f.stream_error = Some("server shutting down".to_string()));
+                    yield Ok(Bytes::from(format!("data: {}\n\n", error.to_envelope_json())));
+                    return;
                 }
             };
             match next {

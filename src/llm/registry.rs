@@ -6,17 +6,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Llm;
 use super::ollama::Ollama;
 use super::openai_compat::OpenAiCompat;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::error::ApiError;
+use crate::resilience::CircuitBreaker;
 
 /// One configured upstream: its settings and the adapter that talks to it.
 pub struct Provider {
     pub config: ResolvedProvider,
     pub llm: Arc<dyn Llm>,
+    pub breaker: CircuitBreaker,
 }
 
 impl Provider {
@@ -25,7 +28,15 @@ impl Provider {
             ProviderKind::Openai => Arc::new(OpenAiCompat::new(&config)?),
             ProviderKind::Ollama => Arc::new(Ollama::new(&config)?),
         };
-        Ok(Self { config, llm })
+        let breaker = CircuitBreaker::new(
+            config.settings.circuit_breaker_failures,
+            Duration::from_secs_f64(config.settings.circuit_breaker_cooldown_secs.max(0.0)),
+        );
+        Ok(Self {
+            config,
+            llm,
+            breaker,
+        })
     }
 
     pub fn name(&self) -> &str {

@@ -49,7 +49,7 @@ pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
         &|k| env.get(k).cloned(),
     )
     .expect("test settings are valid");
-    let state = AppState::new(config).expect("state");
+    let state = AppState::build(config).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind proxy");

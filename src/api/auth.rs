@@ -1,0 +1,60 @@
+//! `Authorization: Bearer <key>` for every route but health, readiness and metrics.
+//! With no keys configured every request passes (the server then listens on loopback only,
+//! enforced at start-up).
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::request_log::RequestFacts;
+use crate::error::{ApiError, ErrorObject};
+
+const OPEN_PATHS: &[&str] = &["/health", "/v1/health", "/ready", "/metrics"];
+
+pub async fn require_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let keys = state.keys();
+    if keys.is_empty() {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let Some(presented) = presented else {
+        return unauthorized(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+        );
+    };
+    let Some(client) = keys.authenticate(presented).cloned() else {
+        return unauthorized("Incorrect API key provided.");
+    };
+    if let Some(facts) = request.extensions().get::<RequestFacts>() {
+        let name = client.name.clone();
+        facts.update(|f| f.key_name = Some(name));
+    }
+    request.extensions_mut().insert(client);
+    next.run(request).await
+}
+
+fn unauthorized(message: &str) -> Response {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorObject::new(message, "invalid_request_error").with_code("invalid_api_key"),
+    )
+    .into_response()
+}
