@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod llm;
 pub mod metrics;
+pub mod redis_connection;
 pub mod resilience;
 pub mod server;
 pub mod wire;

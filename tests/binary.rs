@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -72,10 +72,14 @@ async fn start(mut cmd: Command) -> Running {
     let started = Instant::now();
     loop {
         let text = log.lock().expect("lock").clone();
-        if let Some(pos) = text.find("address=") {
-            let addr: String = text[pos + 8..]
+        let found = text
+            .find("address=")
+            .map(|pos| pos + 8)
+            .or_else(|| text.find("\"address\":\"").map(|pos| pos + 11));
+        if let Some(start) = found {
+            let addr: String = text[start..]
                 .chars()
-                .take_while(|c| !c.is_whitespace())
+                .take_while(|c| !c.is_whitespace() && *c != '"')
                 .collect();
             return Running {
                 child,
@@ -240,4 +244,184 @@ async fn single_dash_flags_serve_and_log_one_line_per_request_without_keys() {
         "{}",
         access[1]
     );
+}
+
+fn signal(child: &Child, name: &str) {
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn refuses_public_address_without_keys() {
+    let up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["x"]))).await;
+    let settings = write_settings(
+        "public.yaml",
+        &settings_yaml("openai", &up.openai_base(), ""),
+    );
+    let path = settings.to_str().expect("path");
+    let (code, text) =
+        run_to_end(command(&["--config", path, "--host", "0.0.0.0", "check"]).env("UP_KEY", "k"))
+            .await;
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("auth.keys") && text.contains("0.0.0.0"),
+        "{text}"
+    );
+    let open = write_settings(
+        "public-open.yaml",
+        &format!(
+            "{}auth:\n  allow_unauthenticated: true\n",
+            settings_yaml("openai", &up.openai_base(), "")
+        ),
+    );
+    let (code, text) = run_to_end(
+        command(&[
+            "--config",
+            open.to_str().expect("path"),
+            "--host",
+            "0.0.0.0",
+            "check",
+        ])
+        .env("UP_KEY", "k"),
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_keys_without_dropping_streams_and_json_logs_hide_keys() {
+    let up = FakeUpstream::start(|_| {
+        let mut steps = openai_text(&["one", "two"]);
+        steps.insert(2, Step::Sleep(Duration::from_millis(800)));
+        Reply::Sse(steps)
+    })
+    .await;
+    let base = settings_yaml("openai", &up.openai_base(), "");
+    let with_key =
+        |var: &str| format!("{base}auth:\n  keys:\n    - name: client\n      key_env: {var}\n");
+    let settings = write_settings("reload.yaml", &with_key("OLD_CLIENT_KEY"));
+    let mut cmd = command(&[
+        "--config",
+        settings.to_str().expect("path"),
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--log-level",
+        "trace",
+    ]);
+    cmd.env("UP_KEY", "sk-up-TOPSECRET")
+        .env("OLD_CLIENT_KEY", "sk-old-TOPSECRET")
+        .env("NEW_CLIENT_KEY", "sk-new-TOPSECRET");
+    let proxy = start(cmd).await;
+    let url = format!("{}/v1/chat/completions", proxy.base);
+    let body = json!({"messages": [{"role": "user", "content": "hi"}], "stream": true});
+
+    let open_stream = client()
+        .post(&url)
+        .bearer_auth("sk-old-TOPSECRET")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(open_stream.status(), 200);
+    std::fs::write(&settings, with_key("NEW_CLIENT_KEY")).expect("rewrite settings");
+    signal(&proxy.child, "HUP");
+    let started = Instant::now();
+    loop {
+        let probe = client()
+            .get(format!("{}/v1/models", proxy.base))
+            .bearer_auth("sk-new-TOPSECRET")
+            .send()
+            .await
+            .expect("send");
+        if probe.status() == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "new key not accepted after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old = client()
+        .get(format!("{}/v1/models", proxy.base))
+        .bearer_auth("sk-old-TOPSECRET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(old.status(), 401, "the old key is gone");
+    let sse = read_sse(open_stream).await;
+    assert_eq!(
+        sse.content(),
+        "onetwo",
+        "the stream opened before the reload finished"
+    );
+    assert!(sse.ends_with_done());
+
+    let log = proxy.stop().await;
+    assert!(
+        !log.contains("TOPSECRET"),
+        "a key leaked into the log:\n{log}"
+    );
+    let access: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "adk_llm_proxy::access")
+        .collect();
+    assert!(!access.is_empty(), "JSON access lines: {log}");
+    assert!(
+        access
+            .iter()
+            .any(|v| v["key"] == "client" && v["status"] == 200 && v["stream"] == true)
+    );
+    assert!(log.contains("reloaded"), "{log}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_open_streams_within_the_grace_period() {
+    let up = FakeUpstream::start(|req| {
+        let pause = if req.body["model"] == "long" {
+            3000
+        } else {
+            300
+        };
+        let mut steps = openai_text(&["first", "last"]);
+        steps.insert(2, Step::Sleep(Duration::from_millis(pause)));
+        Reply::Sse(steps)
+    })
+    .await;
+    let yaml = settings_yaml("openai", &up.openai_base(), "")
+        .replace("server:\n", "server:\n  shutdown_grace_secs: 1\n");
+    let settings = write_settings("drain.yaml", &yaml);
+    let mut cmd = command(&["--config", settings.to_str().expect("path"), "--port", "0"]);
+    cmd.env("UP_KEY", "k");
+    let mut proxy = start(cmd).await;
+    let url = format!("{}/v1/chat/completions", proxy.base);
+    let short = client().post(&url).json(&json!({"model": "short", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).send().await.expect("send");
+    let long = client().post(&url).json(&json!({"model": "long", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).send().await.expect("send");
+    signal(&proxy.child, "TERM");
+    let short = read_sse(short).await;
+    assert!(
+        short.ends_with_done(),
+        "a stream that ends within the grace period completes: {}",
+        short.raw
+    );
+    let long = read_sse(long).await;
+    assert!(!long.ends_with_done());
+    let last: Value = serde_json::from_str(long.data.last().expect("events")).expect("json");
+    assert_eq!(
+        last["error"]["code"], "server_shutting_down",
+        "{}",
+        long.raw
+    );
+    let status = tokio::time::timeout(Duration::from_secs(5), proxy.child.wait())
+        .await
+        .expect("process exits")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
 }

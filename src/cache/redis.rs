@@ -17,10 +17,7 @@ pub struct RedisCache {
 
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis url: {e}"))?;
-        let connection = ConnectionManager::new(client)
-            .await
-            .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        let connection = crate::redis_connection::connect(url).await?;
         Ok(Self {
             connection,
             prefix: prefix.to_string(),

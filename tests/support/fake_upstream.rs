@@ -79,6 +79,7 @@ struct Shared {
     record: bool,
     requests: Arc<Mutex<Vec<Recorded>>>,
     streams_dropped_early: Arc<AtomicUsize>,
+    hangs_abandoned: Arc<AtomicUsize>,
     streams_sent: Arc<Mutex<Vec<(Instant, usize)>>>,
 }
 
@@ -108,6 +109,7 @@ impl FakeUpstream {
             record,
             requests: Arc::new(Mutex::new(Vec::new())),
             streams_dropped_early: Arc::new(AtomicUsize::new(0)),
+            hangs_abandoned: Arc::new(AtomicUsize::new(0)),
             streams_sent: Arc::new(Mutex::new(Vec::new())),
         };
         let app = axum::Router::new()
@@ -149,6 +151,11 @@ impl FakeUpstream {
     /// Stream bodies the other side stopped reading before the script finished.
     pub fn streams_dropped_early(&self) -> usize {
         self.shared.streams_dropped_early.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered with `Reply::Hang` whose connection the other side closed.
+    pub fn hangs_abandoned(&self) -> usize {
+        self.shared.hangs_abandoned.load(Ordering::SeqCst)
     }
 
     /// When each data step left the fake, with its index in the script.
@@ -194,6 +201,11 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         Reply::Sse(steps) => stream_response(shared, steps, true),
         Reply::Ndjson(steps) => stream_response(shared, steps, false),
         Reply::Hang => {
+            // Counted when the other side gives up and hyper drops this handler.
+            let _watch = DropWatch {
+                finished: false,
+                counter: shared.hangs_abandoned.clone(),
+            };
             std::future::pending::<()>().await;
             Response::new(Body::empty())
         }

@@ -1,0 +1,131 @@
+//! The Redis backends, against a real `redis-server` (`.ci/run` installs and starts one and sets
+//! `REDIS_URL`). Two proxies share one Redis, as two replicas behind a load balancer would: they
+//! must share rate limits and cache entries. Skipped with a notice when `REDIS_URL` is unset,
+//! unless `REQUIRE_REDIS=1` (set by CI) makes that a failure.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("REQUIRE_REDIS").as_deref() != Ok("1"),
+                "REQUIRE_REDIS=1 but REDIS_URL is unset"
+            );
+            eprintln!(
+                "skipped: REDIS_URL is not set (run .ci/run, or start redis-server and export REDIS_URL)"
+            );
+            None
+        }
+    }
+}
+
+fn shared_yaml(up: &FakeUpstream, url: &str, prefix: &str) -> String {
+    format!(
+        "{}limits:\n  rpm: 3\n  backend: redis\ncache:\n  backend: redis\n  ttl_secs: 60\nredis:\n  url: \"{url}\"\n  prefix: \"{prefix}\"\n",
+        settings_yaml("openai", &up.openai_base(), "")
+    )
+}
+
+#[tokio::test]
+async fn replicas_share_rate_limits_and_cache_through_redis() {
+    let Some(url) = redis_url() else { return };
+    let up = FakeUpstream::start(|req| {
+        if req.body["stream"] == true {
+            Reply::Sse(openai_text(&["shared"]))
+        } else {
+            Reply::json(completion(
+                json!({"role": "assistant", "content": "shared"}),
+                "stop",
+            ))
+        }
+    })
+    .await;
+    // A fresh prefix per run: windows and entries of earlier runs do not interfere.
+    let prefix = format!(
+        "adk-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let replica_a = start_proxy(&shared_yaml(&up, &url, &prefix)).await;
+    let replica_b = start_proxy(&shared_yaml(&up, &url, &prefix)).await;
+
+    let deterministic =
+        json!({"messages": [{"role": "user", "content": "cache me"}], "temperature": 0});
+    let first = client()
+        .post(replica_a.url("/v1/chat/completions"))
+        .json(&deterministic)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(first.headers()["x-cache"], "miss");
+    assert_eq!(first.headers()["x-ratelimit-limit-requests"], "3");
+    let _ = first.bytes().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second = client()
+        .post(replica_b.url("/v1/chat/completions"))
+        .json(&json!({"messages": [{"role": "user", "content": "cache me"}], "temperature": 0, "stream": true}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        second.headers()["x-cache"],
+        "hit",
+        "replica B answers from replica A's entry"
+    );
+    assert_eq!(read_sse(second).await.content(), "shared");
+
+    let plain = json!({"messages": [{"role": "user", "content": "count me"}]});
+    let third = client()
+        .post(replica_a.url("/v1/chat/completions"))
+        .json(&plain)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(third.status(), 200);
+    let fourth = client()
+        .post(replica_b.url("/v1/chat/completions"))
+        .json(&plain)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        fourth.status(),
+        429,
+        "the 4th request across both replicas exceeds rpm 3"
+    );
+    assert!(fourth.headers().contains_key("retry-after"));
+    let value: Value = fourth.json().await.expect("json");
+    assert_eq!(value["error"]["code"], "rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn unreachable_redis_fails_start_up_clearly() {
+    let up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["x"]))).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let yaml = shared_yaml(&up, &format!("redis://127.0.0.1:{port}"), "x");
+    let settings = adk_llm_proxy::config::parse_settings(&yaml, "s.yaml").expect("parse");
+    let config = adk_llm_proxy::config::Config::from_settings(
+        std::path::Path::new("s.yaml"),
+        settings,
+        &Default::default(),
+        &|k| (k == "UP_KEY").then(|| "k".to_string()),
+    )
+    .expect("config");
+    let error = match adk_llm_proxy::api::AppState::build(config).await {
+        Ok(_) => panic!("start-up must fail without Redis"),
+        Err(error) => error,
+    };
+    assert!(error.contains("Redis"), "{error}");
+}
