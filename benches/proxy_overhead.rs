@@ -5,17 +5,16 @@
 //! default 3). The fake upstream answers instantly, so every millisecond above the direct
 //! baseline is the proxy's own cost (parse, map, serialize, one extra loopback hop).
 
+mod common;
 #[path = "../tests/support/fake_upstream.rs"]
 mod fake_upstream;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_upstream::{FakeUpstream, Reply, Step, chunk, completion, openai_text};
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const STREAM_PIECES: usize = 20;
 
@@ -56,7 +55,7 @@ fn main() {
         .build()
         .expect("runtime");
     client_runtime.block_on(async move {
-        let (mut child, proxy) = start_proxy(&format!("http://{upstream}/v1")).await;
+        let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
         let direct = format!("http://{upstream}/v1/chat/completions");
         let proxied = format!("{proxy}/v1/chat/completions");
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
@@ -88,54 +87,10 @@ fn main() {
                 concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50
             );
         }
-        let rss = peak_rss_kib(child.id());
+        let rss = common::peak_rss_kib(child.id());
         println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));
         let _ = child.kill().await;
     });
-}
-
-async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String) {
-    let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let settings = dir.join("settings.yaml");
-    std::fs::write(
-        &settings,
-        format!("defaults: {{ provider: up, model: bench }}\nproviders:\n  up: {{ kind: openai, base_url: \"{upstream_base}\" }}\n"),
-    )
-    .expect("settings");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"))
-        .args([
-            "--config",
-            settings.to_str().expect("path"),
-            "--port",
-            "0",
-            "--log-level",
-            std::env::var("BENCH_PROXY_LOG")
-                .as_deref()
-                .unwrap_or("warn,adk_llm_proxy=info"),
-        ])
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn proxy");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("proxy exited before listening");
-        if let Some(pos) = line.find("address=") {
-            break line[pos + 8..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect::<String>();
-        }
-    };
-    // Keep draining the log (one access line per request) so the pipe never blocks the proxy.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
 }
 
 struct NonStream {
@@ -186,8 +141,8 @@ async fn measure_non_stream(
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
     NonStream {
-        p50: percentile(&all, 0.50),
-        p99: percentile(&all, 0.99),
+        p50: common::percentile(&all, 0.50),
+        p99: common::percentile(&all, 0.99),
         rps: all.len() as f64 / elapsed,
     }
 }
@@ -248,23 +203,7 @@ async fn measure_stream(
     ttft.sort_by(f64::total_cmp);
     total.sort_by(f64::total_cmp);
     Streamed {
-        ttft_p50: percentile(&ttft, 0.5),
-        total_p50: percentile(&total, 0.5),
+        ttft_p50: common::percentile(&ttft, 0.5),
+        total_p50: common::percentile(&total, 0.5),
     }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
-fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
 }

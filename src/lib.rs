@@ -15,6 +15,8 @@ pub mod lifecycle;
 pub mod limits;
 pub mod llm;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod redis_connection;
 pub mod resilience;
 pub mod server;

@@ -46,6 +46,8 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        #[cfg(feature = "otel")]
+        adk_llm_proxy::otel::install_from_env();
         let state = match AppState::build(config.clone()).await {
             Ok(state) => state,
             Err(error) => {

@@ -36,6 +36,8 @@ pub struct Facts {
     pub usage: Option<Usage>,
     /// Set when a stream ended in an error event (the HTTP status was already 200).
     pub stream_error: Option<String>,
+    /// W3C trace context from the caller: `(trace id, parent span id)`.
+    pub trace_parent: Option<(String, String)>,
     held: Vec<Box<dyn Any + Send>>,
     on_finish: Vec<FinishHook>,
 }
@@ -44,6 +46,7 @@ pub struct Facts {
 #[derive(Clone)]
 pub struct RequestFacts {
     started: Instant,
+    started_wall: std::time::SystemTime,
     facts: Arc<Mutex<Facts>>,
 }
 
@@ -52,6 +55,7 @@ impl RequestFacts {
     pub fn detached() -> Self {
         Self {
             started: Instant::now(),
+            started_wall: std::time::SystemTime::now(),
             facts: Arc::new(Mutex::new(Facts::default())),
         }
     }
@@ -107,7 +111,11 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 200)
         .map(str::to_string)
         .unwrap_or_else(|| format!("req_{}", crate::llm::ollama::random_hex(24)));
-    facts.update(|f| f.request_id = request_id.clone());
+    let trace_parent = traceparent(&request);
+    facts.update(|f| {
+        f.request_id = request_id.clone();
+        f.trace_parent = trace_parent;
+    });
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     request.extensions_mut().insert(facts.clone());
@@ -183,7 +191,52 @@ impl Drop for LogOnDrop {
             "request"
         );
         record_metrics(&facts, &self.path, self.status, latency, outcome);
+        #[cfg(feature = "otel")]
+        export_span(&facts, self.facts.started_wall, self.status);
     }
+}
+
+#[cfg(feature = "otel")]
+fn traceparent(request: &Request) -> Option<(String, String)> {
+    request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::otel::parse_traceparent)
+}
+
+#[cfg(not(feature = "otel"))]
+fn traceparent(_: &Request) -> Option<(String, String)> {
+    None
+}
+
+#[cfg(feature = "otel")]
+fn export_span(facts: &Facts, started: std::time::SystemTime, status: u16) {
+    if !crate::otel::enabled() {
+        return;
+    }
+    let (Some(provider), Some(model)) = (&facts.provider, &facts.model) else {
+        return;
+    };
+    let (trace_id, parent) = match &facts.trace_parent {
+        Some((trace, parent)) => (trace.clone(), Some(parent.clone())),
+        None => (crate::llm::ollama::random_hex(32), None),
+    };
+    crate::otel::record(crate::otel::RequestSpan {
+        trace_id,
+        parent_span_id: parent,
+        start: started,
+        end: std::time::SystemTime::now(),
+        provider: provider.clone(),
+        model: model.clone(),
+        status,
+        stream: facts.stream,
+        request_id: facts.request_id.clone(),
+        input_tokens: facts.usage.as_ref().map(|u| u.prompt_tokens),
+        output_tokens: facts.usage.as_ref().map(|u| u.completion_tokens),
+        time_to_first_token: facts.time_to_first_token,
+        error: facts.stream_error.clone(),
+    });
 }
 
 fn record_metrics(

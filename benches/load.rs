@@ -1,0 +1,152 @@
+//! Load run: many concurrent streaming clients against the fake upstream, first directly, then
+//! through the release proxy binary, in one run. Reports completed streams, errors, time to first
+//! token (p50/p99) for both paths with the proxy's added milliseconds, and the proxy's peak RSS.
+//!
+//! Run: `cargo bench --bench load` (env: `LOAD_CLIENTS`, default 2000; `LOAD_SECS` per path,
+//! default 60). Each upstream stream is 10 chunks 100 ms apart, like a model writing ~10 tok/s
+//! per client, so the run measures holding thousands of live streams, not raw throughput.
+
+mod common;
+#[path = "../tests/support/fake_upstream.rs"]
+mod fake_upstream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_upstream::{FakeUpstream, Reply, Step, chunk};
+use futures_util::StreamExt;
+use serde_json::json;
+
+fn main() {
+    let clients: usize = std::env::var("LOAD_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    let secs: u64 = std::env::var("LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let up = FakeUpstream::start_unrecorded(|_| {
+                let mut steps = vec![Step::Data(chunk(
+                    json!({"role": "assistant", "content": ""}),
+                    None,
+                ))];
+                for i in 0..10 {
+                    steps.push(Step::Sleep(Duration::from_millis(100)));
+                    steps.push(Step::Data(chunk(
+                        json!({"content": format!("tok{i} ")}),
+                        None,
+                    )));
+                }
+                steps.push(Step::Data(chunk(json!({}), Some("stop"))));
+                steps.push(Step::Data("[DONE]".into()));
+                Reply::Sse(steps)
+            })
+            .await;
+            tx.send(up.addr).expect("addr");
+            std::future::pending::<()>().await;
+        });
+    });
+    let upstream = rx.recv().expect("upstream");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
+        let direct = run(&format!("http://{upstream}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        let proxied = run(&format!("{proxy}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        let rss = common::peak_rss_kib(child.id());
+        println!("\nload: {clients} concurrent streaming clients, {secs} s per path (10 chunks × 100 ms per stream)\n");
+        println!("{:>8} | {:>9} {:>7} | {:>10} {:>10}", "path", "streams", "errors", "ttft p50", "ttft p99");
+        for (name, r) in [("direct", &direct), ("proxy", &proxied)] {
+            println!("{:>8} | {:>9} {:>7} | {:>8.2}ms {:>8.2}ms", name, r.completed, r.errors, r.ttft_p50, r.ttft_p99);
+        }
+        println!(
+            "\nadded ttft: p50 {:+.2} ms, p99 {:+.2} ms; proxy peak RSS {}",
+            proxied.ttft_p50 - direct.ttft_p50,
+            proxied.ttft_p99 - direct.ttft_p99,
+            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into())
+        );
+        let _ = child.kill().await;
+    });
+}
+
+struct LoadResult {
+    completed: usize,
+    errors: usize,
+    ttft_p50: f64,
+    ttft_p99: f64,
+}
+
+async fn run(url: &str, clients: usize, duration: Duration) -> LoadResult {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let body = Arc::new(
+        json!({"model": "bench", "stream": true, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+    );
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (http, url, body) = (http.clone(), url.to_string(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ttfts, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.as_str().to_owned())
+                    .send()
+                    .await;
+                let Ok(response) = response.map_err(|_| errors += 1) else {
+                    continue;
+                };
+                if !response.status().is_success() {
+                    errors += 1;
+                    continue;
+                }
+                let mut stream = response.bytes_stream();
+                let (mut seen, mut ttft) = (String::new(), None);
+                while let Some(item) = stream.next().await {
+                    let Ok(bytes) = item else { break };
+                    seen.push_str(&String::from_utf8_lossy(&bytes));
+                    if ttft.is_none() && seen.contains("tok0") {
+                        ttft = Some(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                match (ttft, seen.contains("[DONE]")) {
+                    (Some(ttft), true) => ttfts.push(ttft),
+                    _ => errors += 1,
+                }
+            }
+            (ttfts, errors)
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        if let Ok((ttfts, errs)) = task.await {
+            all.extend(ttfts);
+            errors += errs;
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    LoadResult {
+        completed: all.len(),
+        errors,
+        ttft_p50: common::percentile(&all, 0.5),
+        ttft_p99: common::percentile(&all, 0.99),
+    }
+}
