@@ -78,13 +78,19 @@ pub async fn answer(
                     }
                     let opened = provider.breaker.is_open();
                     tracing::warn!(provider = provider.name(), attempt, %error, "upstream attempt failed");
+                    // An upstream that names its own wait is believed, up to a point: a long
+                    // wait is better spent on the next fallback.
+                    let asked_wait = upstream_retry_after(&error);
                     last_error = Some(error);
-                    if attempt < retries && !opened {
+                    let wait_too_long = asked_wait.is_some_and(|w| w > MAX_RETRY_AFTER);
+                    if attempt < retries && !opened && !wait_too_long {
                         ::metrics::counter!(metrics::RETRIES, "provider" => provider.name().to_string()).increment(1);
                         let base = std::time::Duration::from_millis(
                             provider.config.settings.retry_backoff_ms,
                         );
-                        tokio::time::sleep(resilience::backoff(base, attempt)).await;
+                        let wait =
+                            resilience::backoff(base, attempt).max(asked_wait.unwrap_or_default());
+                        tokio::time::sleep(wait).await;
                     } else {
                         break;
                     }
@@ -103,6 +109,24 @@ pub async fn answer(
             .with_code("no_provider_available"),
         ),
     })
+}
+
+/// Longest upstream `Retry-After` the proxy waits out before retrying the same provider.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn upstream_retry_after(error: &LlmError) -> Option<std::time::Duration> {
+    match error {
+        LlmError::Upstream {
+            retry_after: Some(value),
+            ..
+        } => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(std::time::Duration::from_secs_f64),
+        _ => None,
+    }
 }
 
 fn error_kind(error: &LlmError) -> String {

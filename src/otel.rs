@@ -41,7 +41,10 @@ static EXPORTER: OnceLock<mpsc::Sender<RequestSpan>> = OnceLock::new();
 /// Starts the exporter when the OTLP variables are set. Call inside the tokio runtime.
 pub fn install_from_env() {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let endpoint = match (env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), env("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    let endpoint = match (
+        env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ) {
         (Some(traces), _) => traces,
         (None, Some(base)) => format!("{}/v1/traces", base.trim_end_matches('/')),
         (None, None) => return,
@@ -79,12 +82,23 @@ pub fn enabled() -> bool {
 pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
     let mut parts = value.trim().split('-');
     let (_version, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit()) && s.chars().any(|c| c != '0');
-    (hex(trace, 32) && hex(parent, 16)).then(|| (trace.to_ascii_lowercase(), parent.to_ascii_lowercase()))
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit()) && s.chars().any(|c| c != '0')
+    };
+    (hex(trace, 32) && hex(parent, 16))
+        .then(|| (trace.to_ascii_lowercase(), parent.to_ascii_lowercase()))
 }
 
-async fn export_loop(mut rx: mpsc::Receiver<RequestSpan>, endpoint: String, service: String, headers: Vec<(String, String)>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+async fn export_loop(
+    mut rx: mpsc::Receiver<RequestSpan>,
+    endpoint: String,
+    service: String,
+    headers: Vec<(String, String)>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
     let mut batch = Vec::new();
     loop {
         let flush_at = tokio::time::sleep(Duration::from_secs(2));
@@ -108,7 +122,13 @@ async fn export_loop(mut rx: mpsc::Receiver<RequestSpan>, endpoint: String, serv
     }
 }
 
-async fn send(client: &reqwest::Client, endpoint: &str, service: &str, headers: &[(String, String)], batch: &mut Vec<RequestSpan>) {
+async fn send(
+    client: &reqwest::Client,
+    endpoint: &str,
+    service: &str,
+    headers: &[(String, String)],
+    batch: &mut Vec<RequestSpan>,
+) {
     if batch.is_empty() {
         return;
     }
@@ -126,7 +146,10 @@ async fn send(client: &reqwest::Client, endpoint: &str, service: &str, headers: 
 }
 
 fn nanos(t: SystemTime) -> String {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0).to_string()
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        .to_string()
 }
 
 fn attr(key: &str, value: Value) -> Value {
@@ -199,9 +222,14 @@ mod tests {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(
             parse_traceparent(tp),
-            Some(("4bf92f3577b34da6a3ce929d0e0e4736".into(), "00f067aa0ba902b7".into()))
+            Some((
+                "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                "00f067aa0ba902b7".into()
+            ))
         );
         assert!(parse_traceparent("00-0000-11-01").is_none());
-        assert!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+        assert!(
+            parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none()
+        );
     }
 }

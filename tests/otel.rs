@@ -28,7 +28,10 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"))
         .args(["--config", settings.to_str().expect("path"), "--port", "0"])
         .env("UP_KEY", "k")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{}", collector.addr))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://{}", collector.addr),
+        )
         .env("OTEL_SERVICE_NAME", "proxy-under-test")
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped())
@@ -37,9 +40,16 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
         .expect("spawn");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let address = loop {
-        let line = lines.next_line().await.expect("read").expect("proxy exited early");
+        let line = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("proxy exited early");
         if let Some(pos) = line.find("address=") {
-            break line[pos + 8..].chars().take_while(|c| !c.is_whitespace()).collect::<String>();
+            break line[pos + 8..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect::<String>();
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -55,15 +65,25 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
 
     let started = Instant::now();
     let export = loop {
-        if let Some(r) = collector.requests().into_iter().find(|r| r.path == "/v1/traces") {
+        if let Some(r) = collector
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/v1/traces")
+        {
             break r;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no OTLP export within 10 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no OTLP export within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let _ = child.kill().await;
     let resource = &export.body["resourceSpans"][0];
-    assert_eq!(resource["resource"]["attributes"][0]["value"]["stringValue"], "proxy-under-test");
+    assert_eq!(
+        resource["resource"]["attributes"][0]["value"]["stringValue"],
+        "proxy-under-test"
+    );
     let span = &resource["scopeSpans"][0]["spans"][0];
     assert_eq!(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(span["parentSpanId"], "00f067aa0ba902b7");
@@ -72,9 +92,20 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
         .as_array()
         .expect("attributes")
         .iter()
-        .map(|a| (a["key"].as_str().unwrap_or("").to_string(), a["value"].clone()))
+        .map(|a| {
+            (
+                a["key"].as_str().unwrap_or("").to_string(),
+                a["value"].clone(),
+            )
+        })
         .collect();
-    let get = |k: &str| attrs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(get("gen_ai.operation.name")["stringValue"], "chat");
     assert_eq!(get("gen_ai.provider.name")["stringValue"], "up");
     assert_eq!(get("gen_ai.request.model")["stringValue"], "traced-model");

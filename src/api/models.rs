@@ -12,13 +12,26 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::auth::ClientKey;
 use crate::error::ApiError;
 
 /// Model lists are fetched on page load by chat UIs: never make them wait long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn list_models(State(state): State<AppState>) -> Response {
-    Json(json!({"object": "list", "data": collect(&state).await})).into_response()
+pub async fn list_models(
+    State(state): State<AppState>,
+    key: Option<axum::Extension<ClientKey>>,
+) -> Response {
+    let mut models = collect(&state).await;
+    if let Some(axum::Extension(key)) = key {
+        // A key limited to some models sees only those.
+        let provider = state.registry.default_provider().name().to_string();
+        models.retain(|m| {
+            let id = m.get("id").and_then(Value::as_str).unwrap_or("");
+            key.may_use(id) || key.may_use(&format!("{provider}/{id}"))
+        });
+    }
+    Json(json!({"object": "list", "data": models})).into_response()
 }
 
 pub async fn get_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
