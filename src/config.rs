@@ -136,6 +136,8 @@ pub struct ServerSettings {
     pub keepalive_secs: f64,
     /// On SIGTERM/SIGINT, how long open streams may run on before they are ended.
     pub shutdown_grace_secs: f64,
+    /// Async worker threads; 0 = one per CPU core.
+    pub worker_threads: usize,
     pub log_format: LogFormat,
 }
 
@@ -156,6 +158,7 @@ impl Default for ServerSettings {
             max_body_bytes: 20 * 1024 * 1024,
             keepalive_secs: 15.0,
             shutdown_grace_secs: 30.0,
+            worker_threads: 0,
             log_format: LogFormat::Text,
         }
     }

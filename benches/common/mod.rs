@@ -5,8 +5,6 @@
 
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
 pub async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String) {
     let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -16,38 +14,44 @@ pub async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String)
         format!("defaults: {{ provider: up, model: bench }}\nproviders:\n  up: {{ kind: openai, base_url: \"{upstream_base}\" }}\n"),
     )
     .expect("settings");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"))
+    // The proxy logs (one access line per request, as in production) go to a file, not a pipe
+    // the benchmark would have to drain with its own CPU.
+    let log_path = dir.join("proxy.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let level = std::env::var("BENCH_PROXY_LOG").unwrap_or_else(|_| "info".to_string());
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"));
+    if let Ok(workers) = std::env::var("BENCH_PROXY_WORKERS") {
+        command.env("ADK_PROXY__SERVER__WORKER_THREADS", workers);
+    }
+    let child = command
         .args([
             "--config",
             settings.to_str().expect("path"),
             "--port",
             "0",
             "--log-level",
-            std::env::var("BENCH_PROXY_LOG")
-                .as_deref()
-                .unwrap_or("warn,adk_llm_proxy=info"),
+            &level,
         ])
         .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(log))
         .kill_on_drop(true)
         .spawn()
         .expect("spawn proxy");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let started = std::time::Instant::now();
     let address = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("proxy exited before listening");
-        if let Some(pos) = line.find("address=") {
-            break line[pos + 8..]
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(pos) = text.find("address=") {
+            break text[pos + 8..]
                 .chars()
                 .take_while(|c| !c.is_whitespace())
                 .collect::<String>();
         }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "proxy did not start: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    // Keep draining the log (one access line per request) so the pipe never blocks the proxy.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{address}"))
 }
 

@@ -15,7 +15,6 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use futures_util::StreamExt;
 
 use crate::metrics;
 use crate::wire::Usage;
@@ -125,22 +124,57 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         parts.headers.insert(REQUEST_ID, value);
     }
-    let mut guard = LogOnDrop {
+    let guard = LogOnDrop {
         facts,
         method,
         path,
         status,
         body_finished: false,
     };
-    let mut inner = body.into_data_stream();
-    let logged = async_stream::stream! {
-        while let Some(item) = inner.next().await {
-            yield item;
+    Response::from_parts(
+        parts,
+        Body::new(LoggedBody {
+            inner: body,
+            guard: Some(guard),
+        }),
+    )
+}
+
+/// The response body, passed through frame by frame (keeping its size hint, so non-streaming
+/// answers keep their Content-Length); the log guard fires when it ends or is dropped.
+struct LoggedBody {
+    inner: Body,
+    guard: Option<LogOnDrop>,
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        let ended = match &polled {
+            std::task::Poll::Ready(None) => true,
+            std::task::Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended && let Some(mut guard) = this.guard.take() {
+            guard.body_finished = true;
         }
-        guard.body_finished = true;
-        drop(guard);
-    };
-    Response::from_parts(parts, Body::from_stream(logged))
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 struct LogOnDrop {
