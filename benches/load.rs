@@ -13,7 +13,7 @@ mod fake_upstream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_upstream::{FakeUpstream, Reply, Step, chunk};
+use fake_upstream::{Reply, Step, chunk};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -27,35 +27,22 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let up = FakeUpstream::start_unrecorded(|_| {
-                let mut steps = vec![Step::Data(chunk(
-                    json!({"role": "assistant", "content": ""}),
-                    None,
-                ))];
-                for i in 0..10 {
-                    steps.push(Step::Sleep(Duration::from_millis(100)));
-                    steps.push(Step::Data(chunk(
-                        json!({"content": format!("tok{i} ")}),
-                        None,
-                    )));
-                }
-                steps.push(Step::Data(chunk(json!({}), Some("stop"))));
-                steps.push(Step::Data("[DONE]".into()));
-                Reply::Sse(steps)
-            })
-            .await;
-            tx.send(up.addr).expect("addr");
-            std::future::pending::<()>().await;
-        });
+    let upstream = common::spawn_upstream(|_| {
+        let mut steps = vec![Step::Data(chunk(
+            json!({"role": "assistant", "content": ""}),
+            None,
+        ))];
+        for i in 0..10 {
+            steps.push(Step::Sleep(Duration::from_millis(100)));
+            steps.push(Step::Data(chunk(
+                json!({"content": format!("tok{i} ")}),
+                None,
+            )));
+        }
+        steps.push(Step::Data(chunk(json!({}), Some("stop"))));
+        steps.push(Step::Data("[DONE]".into()));
+        Reply::Sse(steps)
     });
-    let upstream = rx.recv().expect("upstream");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

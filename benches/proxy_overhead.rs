@@ -12,7 +12,7 @@ mod fake_upstream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake_upstream::{FakeUpstream, Reply, Step, chunk, completion, openai_text};
+use fake_upstream::{Reply, Step, chunk, completion, openai_text};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -26,28 +26,18 @@ fn main() {
     let per_run = Duration::from_secs_f64(secs);
 
     // The fake upstream gets its own single-threaded runtime on its own thread.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let up = FakeUpstream::start_unrecorded(|req| {
-                if req.body["stream"] == true {
-                    let pieces: Vec<String> = (0..STREAM_PIECES).map(|i| format!("tok{i} ")).collect();
-                    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
-                    Reply::Sse(openai_text(&refs))
-                } else {
-                    Reply::json(completion(json!({"role": "assistant", "content": "Hello there, this is a short answer."}), "stop"))
-                }
-            })
-            .await;
-            tx.send(up.addr).expect("send addr");
-            std::future::pending::<()>().await;
-        });
+    let upstream = common::spawn_upstream(|req| {
+        if req.body["stream"] == true {
+            let pieces: Vec<String> = (0..STREAM_PIECES).map(|i| format!("tok{i} ")).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            Reply::Sse(openai_text(&refs))
+        } else {
+            Reply::json(completion(
+                json!({"role": "assistant", "content": "Hello there, this is a short answer."}),
+                "stop",
+            ))
+        }
     });
-    let upstream = rx.recv().expect("upstream address");
     let _ = (chunk, Step::Hang); // shared helpers used by the tests, unused here
 
     let client_runtime = tokio::runtime::Builder::new_current_thread()

@@ -17,12 +17,7 @@ fn deepseek_yaml(up: &FakeUpstream) -> String {
 async fn array_content_is_flattened() {
     let up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["ok"]))).await;
     let proxy = start_proxy(&deepseek_yaml(&up)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"stream": true, "messages": [{"role": "user", "content": [{"type": "text", "text": "line one"}, {"type": "text", "text": "line two"}]}]}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"stream": true, "messages": [{"role": "user", "content": [{"type": "text", "text": "line one"}, {"type": "text", "text": "line two"}]}]})).await;
     let _ = read_sse(response).await;
     assert_eq!(
         up.last_request().body["messages"][0]["content"],
@@ -60,12 +55,7 @@ async fn reasoning_with_tool_calls_is_replayed_on_the_next_turn() {
         (true, "call_ds1", "Need the weather."),
         (false, "call_ds2", "Non-stream thought."),
     ] {
-        let first = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&json!({"stream": stream, "tools": tools, "messages": [{"role": "user", "content": "weather?"}]}))
-            .send()
-            .await
-            .expect("send");
+        let first = post_chat(&proxy, &json!({"stream": stream, "tools": tools, "messages": [{"role": "user", "content": "weather?"}]})).await;
         if stream {
             let _ = read_sse(first).await;
         } else {
@@ -77,12 +67,7 @@ async fn reasoning_with_tool_calls_is_replayed_on_the_next_turn() {
             {"role": "assistant", "content": null, "tool_calls": [{"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": call_id, "content": "sunny"}
         ]});
-        let second = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&follow_up)
-            .send()
-            .await
-            .expect("send");
+        let second = post_chat(&proxy, &follow_up).await;
         assert_eq!(second.status(), 200);
         let _ = second.bytes().await;
         let sent = up.last_request().body;

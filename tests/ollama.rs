@@ -21,9 +21,7 @@ async fn request_is_mapped_to_native_api() {
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({
+    let response = post_chat(&proxy, &json!({
             "model": "llama3.2",
             "stream": true,
             "messages": [
@@ -36,10 +34,7 @@ async fn request_is_mapped_to_native_api() {
             "max_tokens": 64, "temperature": 0.2, "top_p": 0.9, "stop": ["\n\n"], "seed": 42,
             "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}},
             "keep_alive": "10m"
-        }))
-        .send()
-        .await
-        .expect("send");
+        })).await;
     let _ = read_sse(response).await;
     let got = up.last_request();
     assert_eq!(got.path, "/api/chat");
@@ -92,12 +87,7 @@ async fn stream_maps_text_thinking_tool_calls_finish_and_usage() {
     })
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}})).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let sse = read_sse(response).await;
     assert!(sse.ends_with_done());
@@ -149,12 +139,11 @@ async fn done_reason_length_maps_to_length() {
     })
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(
+        &proxy,
+        &json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}),
+    )
+    .await;
     let chunks = read_sse(response).await.json();
     assert_eq!(
         chunks.last().expect("last")["choices"][0]["finish_reason"],
@@ -173,15 +162,14 @@ async fn non_stream_is_one_chat_completion() {
     })
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
-    let value: Value = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let value: Value = post_chat(
+        &proxy,
+        &json!({"messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(up.last_request().body["stream"], false);
     assert_eq!(value["object"], "chat.completion");
     let message = &value["choices"][0]["message"];
@@ -210,12 +198,7 @@ async fn errors_before_and_during_the_stream() {
     })
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"model": "missing", "messages": [{"role": "user", "content": "hi"}], "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"model": "missing", "messages": [{"role": "user", "content": "hi"}], "stream": true})).await;
     assert_eq!(response.status(), 404);
     let value: Value = response.json().await.expect("json");
     assert!(
@@ -224,12 +207,11 @@ async fn errors_before_and_during_the_stream() {
             .is_some_and(|m| m.contains("not found"))
     );
 
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(
+        &proxy,
+        &json!({"messages": [{"role": "user", "content": "hi"}], "stream": true}),
+    )
+    .await;
     let sse = read_sse(response).await;
     assert!(!sse.ends_with_done());
     let last: Value = serde_json::from_str(sse.data.last().expect("data")).expect("json");

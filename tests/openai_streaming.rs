@@ -31,12 +31,11 @@ async fn stream_keeps_openai_contract_and_unknown_fields() {
     })
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"model": "gpt-x", "messages": user("hi"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(
+        &proxy,
+        &json!({"model": "gpt-x", "messages": user("hi"), "stream": true}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "text/event-stream");
@@ -77,12 +76,7 @@ async fn request_fields_reach_upstream_unchanged_and_nothing_is_invented() {
         "x_custom": {"nested": [1, 2, 3]},
         "metadata": {"chat_id": "c1"}
     });
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &body).await;
     let _ = read_sse(response).await;
     let got = up.last_request();
     assert_eq!(got.path, "/v1/chat/completions");
@@ -116,12 +110,7 @@ async fn include_usage_ends_with_usage_chunk_even_when_upstream_glues_it() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     for model in ["standard", "glued"] {
-        let response = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&json!({"model": model, "messages": user("hi"), "stream": true, "stream_options": {"include_usage": true}}))
-            .send()
-            .await
-            .expect("send");
+        let response = post_chat(&proxy, &json!({"model": model, "messages": user("hi"), "stream": true, "stream_options": {"include_usage": true}})).await;
         let sse = read_sse(response).await;
         assert!(sse.ends_with_done(), "{model}");
         let chunks = sse.json();
@@ -174,12 +163,11 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("weather?"), "stream": true, "tools": tools}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(
+        &proxy,
+        &json!({"messages": user("weather?"), "stream": true, "tools": tools}),
+    )
+    .await;
     let chunks = read_sse(response).await.json();
     let calls: Vec<Value> = chunks
         .iter()
@@ -203,15 +191,14 @@ async fn client_tool_calls_pass_through_streaming_and_not() {
     );
     assert_eq!(up.last_request().body["tools"], tools, "tools forwarded");
 
-    let whole: Value = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("weather?"), "tools": tools}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let whole: Value = post_chat(
+        &proxy,
+        &json!({"messages": user("weather?"), "tools": tools}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
     assert!(whole["choices"][0]["message"]["content"].is_null());
     assert_eq!(
@@ -251,12 +238,11 @@ async fn reasoning_reaches_client_as_reasoning_content() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     for model in ["deepseek-style", "openrouter-style"] {
-        let response = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&json!({"model": model, "messages": user("?"), "stream": true}))
-            .send()
-            .await
-            .expect("send");
+        let response = post_chat(
+            &proxy,
+            &json!({"model": model, "messages": user("?"), "stream": true}),
+        )
+        .await;
         let sse = read_sse(response).await;
         assert_eq!(sse.reasoning(), "Let me think. Done.", "{model}");
         assert_eq!(sse.content(), "42");
@@ -265,12 +251,8 @@ async fn reasoning_reaches_client_as_reasoning_content() {
             "{model}: renamed, not duplicated"
         );
 
-        let whole: Value = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&json!({"model": model, "messages": user("?")}))
-            .send()
+        let whole: Value = post_chat(&proxy, &json!({"model": model, "messages": user("?")}))
             .await
-            .expect("send")
             .json()
             .await
             .expect("json");
@@ -354,12 +336,7 @@ async fn chunks_are_not_buffered() {
     steps.push(Step::Data("[DONE]".into()));
     let up = FakeUpstream::start(move |_| Reply::Sse(steps.clone())).await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("hi"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": user("hi"), "stream": true})).await;
     let mut body = response.bytes_stream();
     let mut arrivals: Vec<(Instant, String)> = Vec::new();
     let mut pending = String::new();
@@ -401,12 +378,7 @@ async fn client_disconnect_closes_upstream_connection() {
     }
     let up = FakeUpstream::start(move |_| Reply::Sse(steps.clone())).await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("hi"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": user("hi"), "stream": true})).await;
     let mut body = response.bytes_stream();
     let _ = body.next().await;
     let _ = body.next().await;
@@ -432,12 +404,7 @@ async fn keep_alive_comments_while_upstream_is_silent() {
     let yaml = settings_yaml("openai", &up.openai_base(), "")
         .replace("keepalive_secs: 15", "keepalive_secs: 0.2");
     let proxy = start_proxy(&yaml).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("hi"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": user("hi"), "stream": true})).await;
     let sse = read_sse(response).await;
     let count = sse.raw.matches(": keep-alive\n\n").count();
     assert!(

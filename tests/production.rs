@@ -45,12 +45,7 @@ async fn keys_are_required_and_restrict_models() {
     let up = FakeUpstream::start(answer_by_mode).await;
     let proxy = authed_proxy(&up).await;
     let body = json!({"model": "gpt-a", "messages": user("hi")});
-    let none = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let none = post_chat(&proxy, &body).await;
     assert_eq!(none.status(), 401);
     let value: Value = none.json().await.expect("json");
     assert_eq!(value["error"]["code"], "invalid_api_key");
@@ -177,48 +172,23 @@ async fn global_concurrency_and_token_limits() {
         settings_yaml("openai", &up.openai_base(), "")
     );
     let proxy = start_proxy(&yaml).await;
-    let slow = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("slow"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let slow = post_chat(&proxy, &json!({"messages": user("slow"), "stream": true})).await;
     assert_eq!(slow.status(), 200);
-    let second = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("x")}))
-        .send()
-        .await
-        .expect("send");
+    let second = post_chat(&proxy, &json!({"messages": user("x")})).await;
     assert_eq!(second.status(), 429, "one stream open, limit 1");
     let _ = read_sse(slow).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     // Slot free again; the non-stream answer uses 12 tokens of 20 …
-    let third = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("y")}))
-        .send()
-        .await
-        .expect("send");
+    let third = post_chat(&proxy, &json!({"messages": user("y")})).await;
     assert_eq!(third.status(), 200);
     assert_eq!(third.headers()["x-ratelimit-limit-tokens"], "20");
     let _ = third.bytes().await;
-    let fourth = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("z")}))
-        .send()
-        .await
-        .expect("send");
+    let fourth = post_chat(&proxy, &json!({"messages": user("z")})).await;
     assert_eq!(fourth.status(), 200);
     let _ = fourth.bytes().await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     // … two answers used 24 > 20: the budget is spent.
-    let fifth = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("w")}))
-        .send()
-        .await
-        .expect("send");
+    let fifth = post_chat(&proxy, &json!({"messages": user("w")})).await;
     assert_eq!(fifth.status(), 429);
     let value: Value = fifth.json().await.expect("json");
     assert_eq!(value["error"]["type"], "tokens");
@@ -301,34 +271,14 @@ async fn errors_and_cut_streams_are_never_cached() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     let body = json!({"messages": user("q"), "temperature": 0, "stream": true});
-    let r1 = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let r1 = post_chat(&proxy, &body).await;
     assert_eq!(r1.status(), 500);
-    let r2 = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let r2 = post_chat(&proxy, &body).await;
     assert!(!read_sse(r2).await.ends_with_done());
-    let r3 = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let r3 = post_chat(&proxy, &body).await;
     assert_eq!(r3.headers()["x-cache"], "miss");
     assert_eq!(read_sse(r3).await.content(), "whole");
-    let r4 = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
+    let r4 = post_chat(&proxy, &body).await;
     assert_eq!(r4.headers()["x-cache"], "hit");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
@@ -349,12 +299,7 @@ async fn retries_recover_from_transient_failures_before_the_first_byte() {
     .await;
     let extra = "    retries: 2\n    retry_backoff_ms: 10\n";
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), extra)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("hi"), "stream": true}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": user("hi"), "stream": true})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-adk-provider"], "up");
     assert_eq!(read_sse(response).await.content(), "third time lucky");
@@ -364,12 +309,7 @@ async fn retries_recover_from_transient_failures_before_the_first_byte() {
     let bad =
         FakeUpstream::start(|_| Reply::error(400, json!({"error": {"message": "bad"}}))).await;
     let proxy = start_proxy(&settings_yaml("openai", &bad.openai_base(), extra)).await;
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&json!({"messages": user("hi")}))
-        .send()
-        .await
-        .expect("send");
+    let response = post_chat(&proxy, &json!({"messages": user("hi")})).await;
     assert_eq!(response.status(), 400);
     assert_eq!(bad.requests().len(), 1);
 }
@@ -386,12 +326,7 @@ async fn fallbacks_serve_when_the_primary_fails_and_the_breaker_skips_it() {
     );
     let proxy = start_proxy(&settings_yaml("openai", &primary.openai_base(), &extra)).await;
     for _ in 0..4 {
-        let response = client()
-            .post(proxy.url("/v1/chat/completions"))
-            .json(&json!({"messages": user("hi"), "stream": true}))
-            .send()
-            .await
-            .expect("send");
+        let response = post_chat(&proxy, &json!({"messages": user("hi"), "stream": true})).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-adk-provider"], "backup");
         assert_eq!(read_sse(response).await.content(), "from backup");

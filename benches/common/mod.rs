@@ -71,3 +71,26 @@ pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
+
+/// Runs a fake upstream on its own single-threaded runtime and thread, so it does not share a
+/// scheduler with the load generator; returns its address.
+pub fn spawn_upstream(
+    script: impl Fn(&crate::fake_upstream::Recorded) -> crate::fake_upstream::Reply
+    + Send
+    + Sync
+    + 'static,
+) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let up = crate::fake_upstream::FakeUpstream::start_unrecorded(script).await;
+            tx.send(up.addr).expect("send addr");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("upstream address")
+}

@@ -65,3 +65,13 @@ pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().expect("client")
 }
+
+/// `POST /v1/chat/completions` with a JSON body.
+pub async fn post_chat(proxy: &Proxy, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(proxy.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .expect("send")
+}
