@@ -138,6 +138,10 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: f64,
     /// Async worker threads; 0 = one per CPU core.
     pub worker_threads: usize,
+    /// Browser origins allowed to call the proxy (CORS), e.g. `["https://chat.example.com"]` or
+    /// `["*"]`. Empty (the default) sends no CORS headers: otherwise any web page the user opens
+    /// could spend the provider keys of an unauthenticated local proxy.
+    pub cors_allow_origins: Vec<String>,
     pub log_format: LogFormat,
 }
 
@@ -159,6 +163,7 @@ impl Default for ServerSettings {
             keepalive_secs: 15.0,
             shutdown_grace_secs: 30.0,
             worker_threads: 0,
+            cors_allow_origins: Vec::new(),
             log_format: LogFormat::Text,
         }
     }
@@ -522,6 +527,14 @@ impl Config {
                         ),
                     ));
                 }
+            }
+        }
+        for (i, origin) in server.cors_allow_origins.iter().enumerate() {
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return Err(fail(
+                    &format!("server.cors_allow_origins[{i}]"),
+                    format!("'{origin}' is not a valid origin"),
+                ));
             }
         }
         if !(server.shutdown_grace_secs.is_finite() && server.shutdown_grace_secs >= 0.0) {

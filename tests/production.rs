@@ -422,3 +422,53 @@ async fn request_id_readiness_and_metrics() {
     // returns to 0 in a binary of its own.
     line(&["adk_proxy_active_streams"]);
 }
+
+#[tokio::test]
+async fn cors_only_for_configured_origins() {
+    let up = FakeUpstream::start(answer_by_mode).await;
+    let closed = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    let response = client()
+        .post(closed.url("/v1/chat/completions"))
+        .header("origin", "https://evil.example")
+        .json(&json!({"messages": user("hi")}))
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "no CORS unless configured"
+    );
+
+    let yaml = settings_yaml("openai", &up.openai_base(), "").replace(
+        "server:\n",
+        "server:\n  cors_allow_origins: [\"https://chat.example.com\"]\n",
+    );
+    let open = start_proxy(&yaml).await;
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, open.url("/v1/chat/completions"))
+        .header("origin", "https://chat.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("send");
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://chat.example.com"
+    );
+    let other = client()
+        .request(reqwest::Method::OPTIONS, open.url("/v1/chat/completions"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("send");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

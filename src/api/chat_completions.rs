@@ -64,6 +64,7 @@ async fn run(
 
     let cache_key = match &state.cache {
         Some(_) if cache::eligible(state.config.cache.when, &request, headers) => Some(cache::key(
+            client_key.map(|k| k.name.as_str()).unwrap_or(""),
             route.provider.name(),
             &ChatRequest {
                 model: Some(route.model.clone()),

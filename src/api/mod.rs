@@ -98,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/models", get(models::list_models))
         .route("/models/{*id}", get(models::get_model));
-    Router::new()
+    let app = Router::new()
         .nest("/v1", api.clone())
         .merge(api)
         .route("/health", get(health::health))
@@ -111,8 +111,14 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ))
-        .layer(axum::middleware::from_fn(request_log::log_requests))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(request_log::log_requests));
+    let origins = &state.config.server.cors_allow_origins;
+    let app = if origins.is_empty() {
+        app
+    } else {
+        app.layer(cors(origins))
+    };
+    app.with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
@@ -125,4 +131,22 @@ async fn method_not_allowed() -> impl IntoResponse {
         ErrorObject::new("Method not allowed on this path.", "invalid_request_error")
             .with_code("method_not_allowed"),
     )
+}
+
+/// CORS for browser-based chat clients, only for the configured origins (not applied at all when
+/// none are). Preflight requests are answered here, before authentication: browsers send them
+/// without credentials.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(std::time::Duration::from_secs(3600))
 }

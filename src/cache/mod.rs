@@ -1,6 +1,7 @@
 //! Exact-match response cache.
 //!
-//! The key is a SHA-256 of the normalized request: the resolved provider and model, messages,
+//! The key is a SHA-256 of the client key's name and the normalized request (so tenants never
+//! see each other's entries): the resolved provider and model, messages,
 //! tools and every sampling parameter; fields that do not change the answer (`stream`,
 //! `stream_options`, `user`, `metadata`) are left out, so a streaming and a non-streaming request
 //! share one entry and a cached answer can be replayed either way. Only answers that ended
@@ -30,8 +31,8 @@ pub trait ResponseCache: Send + Sync {
 /// Fields that do not change the answer.
 const IGNORED_FIELDS: &[&str] = &["stream", "stream_options", "user", "metadata", "store"];
 
-/// The cache key of a request routed to `provider`.
-pub fn key(provider: &str, request: &ChatRequest) -> String {
+/// The cache key of a request from client key `scope` (empty without auth) routed to `provider`.
+pub fn key(scope: &str, provider: &str, request: &ChatRequest) -> String {
     let mut normalized: Map<String, Value> = request
         .extra
         .iter()
@@ -39,6 +40,7 @@ pub fn key(provider: &str, request: &ChatRequest) -> String {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     normalized.insert("provider".into(), Value::String(provider.to_string()));
+    normalized.insert("client_key".into(), Value::String(scope.to_string()));
     normalized.insert(
         "model".into(),
         request
@@ -144,9 +146,14 @@ mod tests {
         let c = request(
             json!({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":0,"max_tokens":5}),
         );
-        assert_eq!(key("p", &a), key("p", &b));
-        assert_ne!(key("p", &b), key("p", &c));
-        assert_ne!(key("p", &b), key("q", &b));
+        assert_eq!(key("", "p", &a), key("", "p", &b));
+        assert_ne!(key("", "p", &b), key("", "p", &c));
+        assert_ne!(key("", "p", &b), key("", "q", &b));
+        assert_ne!(
+            key("team-a", "p", &b),
+            key("team-b", "p", &b),
+            "tenants do not share entries"
+        );
     }
 
     #[test]
