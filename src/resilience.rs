@@ -16,10 +16,9 @@ use crate::llm::LlmError;
 pub fn is_retryable(error: &LlmError) -> bool {
     match error {
         LlmError::Upstream { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
-        LlmError::Unreachable(_)
-        | LlmError::Timeout(_)
-        | LlmError::Protocol(_)
-        | LlmError::InStream(_) => true,
+        LlmError::Unreachable(_) | LlmError::Timeout(_) | LlmError::Protocol(_) => true,
+        // An error the upstream reported itself (content policy, context length) would repeat.
+        LlmError::InStream(_) => false,
     }
 }
 
