@@ -509,3 +509,28 @@ async fn models_list_answers_when_upstream_is_down() {
     let list: Value = response.json().await.expect("json");
     assert_eq!(list["data"][0]["id"], "test-model");
 }
+
+#[tokio::test]
+async fn upstream_that_ignores_stream_true_still_gives_a_stream() {
+    let up = FakeUpstream::start(|_| {
+        Reply::json(completion(
+            json!({"role": "assistant", "content": "whole answer", "reasoning_content": "thought"}),
+            "stop",
+        ))
+    })
+    .await;
+    let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    let response = post_chat(
+        &proxy,
+        &json!({"messages": user("hi"), "stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let sse = read_sse(response).await;
+    assert!(sse.ends_with_done());
+    assert_eq!(sse.content(), "whole answer");
+    assert_eq!(sse.reasoning(), "thought");
+    let chunks = sse.json();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(chunks.last().expect("usage")["usage"]["total_tokens"], 12);
+}

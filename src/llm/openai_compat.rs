@@ -59,6 +59,43 @@ impl OpenAiCompat {
         body
     }
 
+    /// Reads a whole `chat.completion` body: reasoning renamed, DeepSeek reasoning remembered, an
+    /// `{"error": …}` body turned into an error.
+    async fn read_completion(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<ChatCompletion, LlmError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| super::http::transport_error(&self.http.provider, &e))?;
+        let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
+            let preview: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            LlmError::Protocol(format!(
+                "response is not a chat.completion ({e}): {preview}"
+            ))
+        })?;
+        if let Some(error) = completion.extra.get("error").filter(|e| !e.is_null()) {
+            return Err(LlmError::from_upstream_body(
+                502,
+                error_envelope(error).as_bytes(),
+                None,
+            ));
+        }
+        for choice in &mut completion.choices {
+            choice.message.normalize_reasoning();
+            if let (Some(memory), Some(reasoning), Some(calls)) = (
+                &self.reasoning_memory,
+                &choice.message.reasoning_content,
+                &choice.message.tool_calls,
+            ) {
+                let ids: Vec<String> = calls.iter().map(|c| c.id.clone()).collect();
+                memory.remember(&ids, reasoning);
+            }
+        }
+        Ok(completion)
+    }
+
     fn post(&self, body: &ChatRequest) -> reqwest::RequestBuilder {
         self.http.client.post(self.chat_url.clone()).json(body)
     }
@@ -67,8 +104,18 @@ impl OpenAiCompat {
 impl Llm for OpenAiCompat {
     fn stream(&self, request: LlmRequest) -> LlmFuture<'_, ChunkStream> {
         Box::pin(async move {
+            let include_usage = request.body.include_usage();
             let body = self.prepare(request.body);
             let response = self.http.send(self.post(&body)).await?;
+            if is_json(&response) {
+                // Some servers ignore `stream: true` and answer with one JSON completion (or a JSON
+                // error with status 200): give the client the stream it asked for anyway.
+                let completion = self.read_completion(response).await?;
+                let chunks = crate::assemble::to_chunks(&completion, include_usage);
+                return Ok(
+                    Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok))) as ChunkStream,
+                );
+            }
             let provider = self.http.provider.clone();
             let memory = self.reasoning_memory.clone();
             Ok(chunk_stream(provider, response, memory))
@@ -79,35 +126,7 @@ impl Llm for OpenAiCompat {
         Box::pin(async move {
             let body = self.prepare(request.body);
             let response = self.http.send(self.post(&body)).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| super::http::transport_error(&self.http.provider, &e))?;
-            let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-                let preview: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-                LlmError::Protocol(format!(
-                    "response is not a chat.completion ({e}): {preview}"
-                ))
-            })?;
-            if let Some(error) = completion.extra.get("error").filter(|e| !e.is_null()) {
-                return Err(LlmError::from_upstream_body(
-                    502,
-                    error_envelope(error).as_bytes(),
-                    None,
-                ));
-            }
-            for choice in &mut completion.choices {
-                choice.message.normalize_reasoning();
-                if let (Some(memory), Some(reasoning), Some(calls)) = (
-                    &self.reasoning_memory,
-                    &choice.message.reasoning_content,
-                    &choice.message.tool_calls,
-                ) {
-                    let ids: Vec<String> = calls.iter().map(|c| c.id.clone()).collect();
-                    memory.remember(&ids, reasoning);
-                }
-            }
-            Ok(completion)
+            self.read_completion(response).await
         })
     }
 
@@ -128,6 +147,14 @@ impl Llm for OpenAiCompat {
                 .unwrap_or_default())
         })
     }
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 fn error_envelope(error: &Value) -> String {
