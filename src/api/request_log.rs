@@ -92,7 +92,8 @@ impl RequestFacts {
         self.update(|f| f.held.push(Box::new(value)));
     }
 
-    /// Runs `hook` with the final facts when the response body is finished.
+    /// Runs `hook` with the final facts when the response body is finished. The facts are locked
+    /// while hooks run: a hook must not call back into this `RequestFacts`.
     pub fn on_finish(&self, hook: impl FnOnce(&Facts) + Send + 'static) {
         self.update(|f| f.on_finish.push(Box::new(hook)));
     }
