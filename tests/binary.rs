@@ -141,6 +141,21 @@ async fn missing_key_and_unknown_provider_stop_start_up_with_clear_messages() {
     .await;
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("ollama") && text.contains("mistral"));
+
+    // The prefixed environment form overrides any setting; a bad value names the key.
+    let (code, text) = run_to_end(
+        command(&["-provider", "ollama", "check"])
+            .env("ADK_PROXY__PROVIDERS__OLLAMA__DEFAULT_MODEL", "qwen3"),
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("'qwen3'"), "{text}");
+    let (code, text) = run_to_end(
+        command(&["-provider", "ollama", "check"]).env("ADK_PROXY__SERVER__PORT", "abc"),
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(text.contains("server.port"), "{text}");
 }
 
 #[tokio::test]
