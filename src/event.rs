@@ -1,0 +1,128 @@
+//! `Event`: the unit of the agent runtime's output (Google ADK's model). Every agent step — a
+//! piece of streamed text, a tool call, its result, a transfer, a state change — is an event with
+//! an author; the session keeps the non-partial ones as the conversation's history.
+//!
+//! First slice of the agent runtime (issue 3): the types and the session stores that persist
+//! them. The runner that produces events, and the bridge that renders them as OpenAI chunks,
+//! come next.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::wire::Usage;
+
+/// One piece of an event's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text {
+        text: String,
+    },
+    /// The model's own reasoning (DeepSeek `reasoning_content`, Ollama `thinking`).
+    Reasoning {
+        text: String,
+    },
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: Value,
+    },
+    ToolResult {
+        id: String,
+        name: String,
+        response: Value,
+    },
+}
+
+/// Who speaks (`user`, `model`, `tool`) and what was said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    pub role: String,
+    pub parts: Vec<Part>,
+}
+
+impl Content {
+    pub fn text(role: &str, text: impl Into<String>) -> Self {
+        Self {
+            role: role.to_string(),
+            parts: vec![Part::Text { text: text.into() }],
+        }
+    }
+
+    /// All text parts joined, ignoring reasoning and tool parts.
+    pub fn joined_text(&self) -> String {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Side effects an event asks for (ADK's `EventActions`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventActions {
+    /// State changes, keys with their scope prefix (`app:`, `user:`, `temp:` or none).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub state_delta: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalate: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_summarization: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub invocation_id: String,
+    /// The agent's name, or `user` for the human's turns.
+    pub author: String,
+    /// Dotted path of agent names for isolated histories (`ParallelAgent` children).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A streamed fragment: sent to the client, never stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default)]
+    pub actions: EventActions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Seconds since the Unix epoch.
+    pub timestamp: f64,
+}
+
+impl Event {
+    pub fn new(invocation_id: &str, author: &str) -> Self {
+        Self {
+            id: format!("evt_{}", crate::llm::ollama::random_hex(16)),
+            invocation_id: invocation_id.to_string(),
+            author: author.to_string(),
+            branch: None,
+            partial: false,
+            content: None,
+            actions: EventActions::default(),
+            usage: None,
+            timestamp: now_secs(),
+        }
+    }
+
+    pub fn with_content(mut self, content: Content) -> Self {
+        self.content = Some(content);
+        self
+    }
+}
+
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,116 @@
+//! Sessions: one conversation's events and state, kept by a [`SessionService`].
+//!
+//! Stores: [`memory::InMemorySessionService`] (default; lost on restart) and
+//! [`sqlite::SqliteSessionService`] (an embedded file, so state survives a restart). Both follow
+//! ADK's rules, implemented once in [`Session::append`]: partial events are never stored; a
+//! state delta updates the session, user or app scope by prefix; `temp:` keys are never stored.
+
+pub mod memory;
+pub mod sqlite;
+pub mod state;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::event::Event;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub app_name: String,
+    pub user_id: String,
+    /// Session-scoped keys, plus the `user:` and `app:` keys merged in when the session is read.
+    pub state: Map<String, Value>,
+    pub events: Vec<Event>,
+    pub last_update_time: f64,
+}
+
+/// What appending one event changed, for a store to persist.
+#[derive(Debug, Default, PartialEq)]
+pub struct Appended {
+    /// The event as stored (`temp:` keys removed from its delta), or `None` for a partial event.
+    pub stored: Option<Event>,
+    pub user_delta: Map<String, Value>,
+    pub app_delta: Map<String, Value>,
+}
+
+impl Session {
+    pub fn new(app_name: &str, user_id: &str, id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            app_name: app_name.to_string(),
+            user_id: user_id.to_string(),
+            state: Map::new(),
+            events: Vec::new(),
+            last_update_time: crate::event::now_secs(),
+        }
+    }
+
+    /// ADK's append: applies the event's state delta to this session (all scopes, so the running
+    /// invocation sees them, `temp:` included) and records the event unless it is partial.
+    pub fn append(&mut self, event: &Event) -> Appended {
+        if event.partial {
+            return Appended::default();
+        }
+        let delta = &event.actions.state_delta;
+        state::apply(&mut self.state, delta);
+        let split = state::split(delta);
+        let mut stored = event.clone();
+        stored.actions.state_delta = state::without_temp(delta);
+        self.events.push(stored.clone());
+        self.last_update_time = event.timestamp;
+        Appended {
+            stored: Some(stored),
+            user_delta: split.user,
+            app_delta: split.app,
+        }
+    }
+
+    /// The session-scoped part of the state (what a store keeps per session).
+    pub fn session_scoped_state(&self) -> Map<String, Value> {
+        self.state
+            .iter()
+            .filter(|(k, _)| state::scope_of(k) == state::Scope::Session)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("session store: {0}")]
+pub struct SessionError(pub String);
+
+pub type SessionFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SessionError>> + Send + 'a>>;
+
+/// Where sessions live. Object-safe so the runner can hold any store.
+pub trait SessionService: Send + Sync {
+    /// Creates a session (a new id when `id` is `None`) with an initial state delta.
+    fn create_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: Option<&'a str>,
+        initial_state: Map<String, Value>,
+    ) -> SessionFuture<'a, Session>;
+
+    /// The session with its events and its state merged with the `user:` and `app:` scopes.
+    fn get_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: &'a str,
+    ) -> SessionFuture<'a, Option<Session>>;
+
+    /// Applies and stores one event (partial events: applied to nothing, stored nowhere).
+    fn append_event<'a>(&'a self, session: &'a mut Session, event: Event) -> SessionFuture<'a, ()>;
+
+    fn delete_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: &'a str,
+    ) -> SessionFuture<'a, ()>;
+}

@@ -1,0 +1,195 @@
+//! Session stores (first slice of the agent runtime): ADK's state scopes and event rules, the same
+//! behaviour from the in-memory and the SQLite store, and SQLite state surviving a restart.
+
+use adk_llm_proxy::event::{Content, Event};
+use adk_llm_proxy::session::memory::InMemorySessionService;
+use adk_llm_proxy::session::sqlite::SqliteSessionService;
+use adk_llm_proxy::session::{Session, SessionService};
+use serde_json::{Map, Value, json};
+
+fn obj(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().expect("object")
+}
+
+fn event_with_delta(author: &str, text: &str, delta: Value) -> Event {
+    let mut event = Event::new("inv-1", author).with_content(Content::text("model", text));
+    event.actions.state_delta = obj(delta);
+    event
+}
+
+/// The behaviour every store must have.
+async fn scopes_and_events(store: &dyn SessionService) {
+    let mut session = store
+        .create_session(
+            "app",
+            "ann",
+            Some("s1"),
+            obj(json!({"topic": "rust", "user:lang": "en", "temp:x": 1})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(session.state.get("topic"), Some(&json!("rust")));
+    assert_eq!(session.state.get("user:lang"), Some(&json!("en")));
+    assert!(
+        !session.state.contains_key("temp:x"),
+        "temp: keys are never stored"
+    );
+    assert!(
+        store
+            .create_session("app", "ann", Some("s1"), Map::new())
+            .await
+            .is_err(),
+        "ids are unique"
+    );
+
+    store
+        .append_event(
+            &mut session,
+            event_with_delta(
+                "assistant",
+                "hi",
+                json!({"count": 1, "app:visits": 7, "temp:scratch": "x", "user:lang": "de"}),
+            ),
+        )
+        .await
+        .expect("append");
+    assert_eq!(
+        session.state.get("temp:scratch"),
+        Some(&json!("x")),
+        "the running invocation sees temp:"
+    );
+    let mut partial = Event::new("inv-1", "assistant").with_content(Content::text("model", "h"));
+    partial.partial = true;
+    store
+        .append_event(&mut session, partial)
+        .await
+        .expect("partial");
+    assert_eq!(session.events.len(), 1, "partial events are never stored");
+
+    let loaded = store
+        .get_session("app", "ann", "s1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(loaded.events.len(), 1);
+    assert_eq!(
+        loaded.events[0]
+            .content
+            .as_ref()
+            .map(Content::joined_text)
+            .as_deref(),
+        Some("hi")
+    );
+    assert!(
+        !loaded.events[0]
+            .actions
+            .state_delta
+            .contains_key("temp:scratch"),
+        "stored events drop temp:"
+    );
+    assert_eq!(loaded.state.get("count"), Some(&json!(1)));
+    assert_eq!(loaded.state.get("user:lang"), Some(&json!("de")));
+    assert_eq!(loaded.state.get("app:visits"), Some(&json!(7)));
+    assert!(!loaded.state.contains_key("temp:scratch"));
+
+    // user: state follows the user into a new session; app: state reaches every user.
+    let other = store
+        .create_session("app", "ann", Some("s2"), Map::new())
+        .await
+        .expect("create");
+    assert_eq!(other.state.get("user:lang"), Some(&json!("de")));
+    assert!(
+        !other.state.contains_key("count"),
+        "session state stays in its session"
+    );
+    let bob = store
+        .create_session("app", "bob", Some("s3"), Map::new())
+        .await
+        .expect("create");
+    assert_eq!(bob.state.get("app:visits"), Some(&json!(7)));
+    assert!(!bob.state.contains_key("user:lang"));
+
+    // A null value removes a key.
+    store
+        .append_event(
+            &mut session,
+            event_with_delta("assistant", "bye", json!({"count": null})),
+        )
+        .await
+        .expect("append");
+    let loaded = store
+        .get_session("app", "ann", "s1")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(!loaded.state.contains_key("count"));
+    assert_eq!(loaded.events.len(), 2);
+
+    store
+        .delete_session("app", "ann", "s1")
+        .await
+        .expect("delete");
+    assert!(
+        store
+            .get_session("app", "ann", "s1")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let mut gone: Session = loaded;
+    assert!(
+        store
+            .append_event(&mut gone, Event::new("inv-2", "assistant"))
+            .await
+            .is_err(),
+        "appending to a deleted session fails"
+    );
+}
+
+#[tokio::test]
+async fn in_memory_store_follows_adk_rules() {
+    scopes_and_events(&InMemorySessionService::default()).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_follows_adk_rules() {
+    let dir = std::env::temp_dir().join(format!("adk-sessions-{}-rules", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SqliteSessionService::open(&dir.join("sessions.db")).expect("open");
+    scopes_and_events(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_state_and_history_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("adk-sessions-{}-restart", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("nested").join("sessions.db");
+    {
+        let store = SqliteSessionService::open(&path).expect("open");
+        let mut session = store
+            .create_session("app", "ann", Some("chat-1"), Map::new())
+            .await
+            .expect("create");
+        store
+            .append_event(
+                &mut session,
+                event_with_delta(
+                    "assistant",
+                    "remember me",
+                    json!({"name": "Ann", "user:tz": "Europe/Oslo"}),
+                ),
+            )
+            .await
+            .expect("append");
+    }
+    let reopened = SqliteSessionService::open(&path).expect("reopen");
+    let session = reopened
+        .get_session("app", "ann", "chat-1")
+        .await
+        .expect("get")
+        .expect("survived");
+    assert_eq!(session.state.get("name"), Some(&json!("Ann")));
+    assert_eq!(session.state.get("user:tz"), Some(&json!("Europe/Oslo")));
+    assert_eq!(session.events.len(), 1);
+    assert_eq!(session.events[0].author, "assistant");
+}
