@@ -22,4 +22,5 @@ pub mod redis_connection;
 pub mod resilience;
 pub mod server;
 pub mod session;
+pub mod tool;
 pub mod wire;
