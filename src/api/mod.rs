@@ -1,10 +1,13 @@
 //! The HTTP surface. Routes answer with and without the `/v1` prefix, because clients disagree
 //! on whether the base URL includes it.
 
+pub mod admission;
 pub mod auth;
+pub mod body;
 pub mod chat_completions;
 pub mod health;
 pub mod models;
+pub mod passthrough;
 pub mod request_log;
 pub mod sse;
 pub mod validate;
@@ -96,6 +99,8 @@ pub fn router(state: AppState) -> Router {
             "/chat/completions",
             post(chat_completions::chat_completions),
         )
+        .route("/embeddings", post(passthrough::embeddings))
+        .route("/completions", post(passthrough::completions))
         .route("/models", get(models::list_models))
         .route("/models/{*id}", get(models::get_model));
     let app = Router::new()

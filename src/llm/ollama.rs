@@ -30,8 +30,7 @@ pub struct Ollama {
 }
 
 impl Ollama {
-    pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
-        let http = UpstreamClient::new(provider)?;
+    pub fn new(_provider: &ResolvedProvider, http: UpstreamClient) -> Result<Self, String> {
         Ok(Self {
             chat_url: http.endpoint("/api/chat")?,
             tags_url: http.endpoint("/api/tags")?,

@@ -29,8 +29,7 @@ pub struct OpenAiCompat {
 }
 
 impl OpenAiCompat {
-    pub fn new(provider: &ResolvedProvider) -> Result<Self, String> {
-        let http = UpstreamClient::new(provider)?;
+    pub fn new(provider: &ResolvedProvider, http: UpstreamClient) -> Result<Self, String> {
         Ok(Self {
             chat_url: http.endpoint("/chat/completions")?,
             models_url: http.endpoint("/models")?,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Llm;
+use super::http::UpstreamClient;
 use super::ollama::Ollama;
 use super::openai_compat::OpenAiCompat;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
@@ -19,14 +20,25 @@ use crate::resilience::CircuitBreaker;
 pub struct Provider {
     pub config: ResolvedProvider,
     pub llm: Arc<dyn Llm>,
+    /// The pooled HTTP client the adapter uses too, for endpoints passed through unchanged.
+    pub http: UpstreamClient,
+    /// Base of the provider's OpenAI-compatible API (Ollama serves one under `/v1`).
+    pub openai_base: String,
     pub breaker: CircuitBreaker,
 }
 
 impl Provider {
     pub fn new(config: ResolvedProvider) -> Result<Self, String> {
-        let llm: Arc<dyn Llm> = match config.settings.kind {
-            ProviderKind::Openai => Arc::new(OpenAiCompat::new(&config)?),
-            ProviderKind::Ollama => Arc::new(Ollama::new(&config)?),
+        let http = UpstreamClient::new(&config)?;
+        let (llm, openai_base): (Arc<dyn Llm>, String) = match config.settings.kind {
+            ProviderKind::Openai => (
+                Arc::new(OpenAiCompat::new(&config, http.clone())?),
+                config.base_url.clone(),
+            ),
+            ProviderKind::Ollama => (
+                Arc::new(Ollama::new(&config, http.clone())?),
+                format!("{}/v1", config.base_url),
+            ),
         };
         let breaker = CircuitBreaker::new(
             config.settings.circuit_breaker_failures,
@@ -35,6 +47,8 @@ impl Provider {
         Ok(Self {
             config,
             llm,
+            http,
+            openai_base,
             breaker,
         })
     }

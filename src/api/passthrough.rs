@@ -1,0 +1,186 @@
+//! `POST /v1/embeddings` and `POST /v1/completions`, passed through unchanged.
+//!
+//! Chat UIs use embeddings for document search (Open WebUI's RAG) and editor plugins use the
+//! legacy completions endpoint for autocomplete; both expect "the OpenAI API" behind the base
+//! URL. The proxy routes them by `model` like chat (renaming `provider/model`), applies keys and
+//! limits, and streams the upstream's answer back byte for byte — status, content type and body
+//! — since there is nothing to translate. Ollama serves both under its `/v1` API.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::AppState;
+use super::admission::{admit, check_model_allowed};
+use super::body::read_body;
+use super::request_log::RequestFacts;
+use crate::auth::ClientKey;
+use crate::error::ApiError;
+use crate::llm::LlmError;
+use crate::llm::http::transport_error;
+
+pub async fn embeddings(
+    State(state): State<AppState>,
+    facts: Option<axum::Extension<RequestFacts>>,
+    client_key: Option<axum::Extension<ClientKey>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    forward(
+        &state,
+        "/embeddings",
+        facts.map(|f| f.0),
+        client_key.map(|k| k.0),
+        &headers,
+        body,
+    )
+    .await
+}
+
+pub async fn completions(
+    State(state): State<AppState>,
+    facts: Option<axum::Extension<RequestFacts>>,
+    client_key: Option<axum::Extension<ClientKey>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    forward(
+        &state,
+        "/completions",
+        facts.map(|f| f.0),
+        client_key.map(|k| k.0),
+        &headers,
+        body,
+    )
+    .await
+}
+
+async fn forward(
+    state: &AppState,
+    path: &str,
+    facts: Option<RequestFacts>,
+    client_key: Option<ClientKey>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let facts = facts.unwrap_or_else(RequestFacts::detached);
+    match run(state, path, &facts, client_key.as_ref(), headers, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    path: &str,
+    facts: &RequestFacts,
+    client_key: Option<&ClientKey>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(headers, body, state.config.server.max_body_bytes).await?;
+    let mut request: serde_json::Map<String, Value> = match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => {
+            return Err(ApiError::invalid_request(
+                "The request body must be a JSON object.",
+                None,
+                "invalid_type",
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::invalid_request(
+                format!("We could not parse the JSON body of your request: {e}."),
+                None,
+                "invalid_json",
+            ));
+        }
+    };
+    let requested = match request.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(model)) => Some(model.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "Invalid type for 'model': expected a string.",
+                Some("model"),
+                "invalid_type",
+            ));
+        }
+    };
+    let route = state.registry.resolve(requested.as_deref())?;
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    {
+        let (provider, model) = (route.provider.name().to_string(), route.model.clone());
+        facts.update(|f| {
+            f.provider = Some(provider);
+            f.model = Some(model);
+            f.stream = stream;
+        });
+    }
+    if let Some(key) = client_key {
+        check_model_allowed(key, requested.as_deref(), &route)?;
+    }
+    let limit_headers = admit(state, facts, client_key).await?;
+    request.insert("model".to_string(), Value::String(route.model.clone()));
+
+    let provider = &route.provider;
+    let url = format!("{}{path}", provider.openai_base);
+    facts.upstream_starting();
+    let send = provider
+        .http
+        .send(provider.http.client.post(url).json(&request));
+    let upstream = match tokio::time::timeout(provider.config.first_byte_timeout(), send).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return Err(error.to_api_error()),
+        Err(_) => {
+            return Err(LlmError::Timeout(format!(
+                "no answer from provider '{}' within {:.1} s (first_byte_timeout_secs)",
+                provider.name(),
+                provider.config.first_byte_timeout().as_secs_f64()
+            ))
+            .to_api_error());
+        }
+    };
+    facts.first_token();
+    let status = upstream.status();
+    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    let provider_name = provider.name().to_string();
+    let idle = provider.config.idle_timeout();
+    let mut upstream_body = upstream.bytes_stream();
+    // Bytes go through untouched; a transport failure or an idle gap longer than
+    // `idle_timeout_secs` aborts the response (the client sees a cut, never a fake ending).
+    let stream_body = async_stream::stream! {
+        loop {
+            match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut upstream_body)).await {
+                Ok(Some(Ok(bytes))) => yield Ok(bytes),
+                Ok(Some(Err(e))) => {
+                    yield Err(std::io::Error::other(transport_error(&provider_name, &e).to_string()));
+                    return;
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    yield Err(std::io::Error::other(format!("provider '{provider_name}' idle for {idle:?}")));
+                    return;
+                }
+            }
+        }
+    };
+    let mut response = Body::from_stream(stream_body).into_response();
+    *response.status_mut() = status;
+    let out = response.headers_mut();
+    if let Some(content_type) = content_type {
+        out.insert(header::CONTENT_TYPE, content_type);
+    }
+    if let Ok(value) = HeaderValue::from_str(provider.name()) {
+        out.insert("x-adk-provider", value);
+    }
+    for (name, value) in limit_headers {
+        out.insert(name, value);
+    }
+    Ok(response)
+}
