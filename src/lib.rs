@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod event_bridge;
 pub mod glob;
 pub mod handler;
 pub mod lifecycle;

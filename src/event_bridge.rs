@@ -1,0 +1,488 @@
+//! Rendering agent events as OpenAI chunks (agent runtime, third slice), per DESIGN.md's table:
+//!
+//! | event                                   | rendering                                        |
+//! |-----------------------------------------|--------------------------------------------------|
+//! | answering agent's text                  | `delta.content`                                  |
+//! | model reasoning                         | reasoning channel                                |
+//! | another agent's text                    | reasoning channel, prefixed once with its name   |
+//! | server-side tool call / result          | reasoning channel, one short line each           |
+//! | transfer                                | reasoning channel line                           |
+//! | client-side tool call                   | `delta.tool_calls`, finish_reason `tool_calls`   |
+//! | usage of every model call               | summed into the final usage                      |
+//!
+//! The *reasoning channel* depends on [`ReasoningMode`]: `reasoning_content` (DeepSeek, Open
+//! WebUI, LibreChat), `reasoning` (OpenRouter, Ollama /v1), `think_tags` (`<think>…</think>` inline
+//! in content, for clients that only parse tags) or `hidden`. Which events are the answer is the
+//! runner's decision (it knows the workflow and each agent's `stream:` setting), passed in as a
+//! [`Channel`]; the bridge only renders.
+
+use serde_json::{Map, Value};
+
+use crate::event::{Event, Part};
+use crate::wire::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningMode {
+    #[default]
+    ReasoningContent,
+    Reasoning,
+    ThinkTags,
+    Hidden,
+}
+
+impl ReasoningMode {
+    /// Parses the `X-Reasoning-Mode` header value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "reasoning_content" => Some(Self::ReasoningContent),
+            "reasoning" => Some(Self::Reasoning),
+            "think_tags" => Some(Self::ThinkTags),
+            "hidden" => Some(Self::Hidden),
+            _ => None,
+        }
+    }
+}
+
+/// Where the runner wants an event's text and tool calls to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The final answer: text as content, tool calls as client tool calls.
+    Answer,
+    /// Intermediate work: text, tool calls and results as reasoning lines.
+    Thought,
+    /// Counted (usage) but not shown.
+    Hidden,
+}
+
+/// Longest tool argument or result shown in a reasoning line.
+const PREVIEW_CHARS: usize = 200;
+
+pub struct EventBridge {
+    mode: ReasoningMode,
+    id: String,
+    created: i64,
+    model: String,
+    role_sent: bool,
+    think_open: bool,
+    last_thought_author: Option<String>,
+    client_tool_calls: u32,
+    usage: Option<Usage>,
+}
+
+impl EventBridge {
+    pub fn new(mode: ReasoningMode, id: &str, created: i64, model: &str) -> Self {
+        Self {
+            mode,
+            id: id.to_string(),
+            created,
+            model: model.to_string(),
+            role_sent: false,
+            think_open: false,
+            last_thought_author: None,
+            client_tool_calls: 0,
+            usage: None,
+        }
+    }
+
+    /// The chunks for one event (none when nothing is visible).
+    pub fn render(&mut self, event: &Event, channel: Channel) -> Vec<ChatChunk> {
+        if let Some(usage) = &event.usage {
+            let total = self.usage.get_or_insert_with(Usage::default);
+            total.prompt_tokens += usage.prompt_tokens;
+            total.completion_tokens += usage.completion_tokens;
+            total.total_tokens += usage
+                .total_tokens
+                .max(usage.prompt_tokens + usage.completion_tokens);
+        }
+        let mut out = Vec::new();
+        if channel == Channel::Hidden {
+            return out;
+        }
+        if let Some(target) = &event.actions.transfer_to_agent {
+            self.thought(
+                &mut out,
+                &event.author,
+                &format!("→ transferring to {target}\n"),
+            );
+        }
+        let Some(content) = &event.content else {
+            return out;
+        };
+        for part in &content.parts {
+            match (part, channel) {
+                (Part::Reasoning { text }, _) => self.reasoning(&mut out, text),
+                (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text),
+                (Part::Text { text }, _) => self.thought(&mut out, &event.author, text),
+                (
+                    Part::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    },
+                    Channel::Answer,
+                ) => self.client_tool_call(&mut out, id, name, arguments),
+                (
+                    Part::ToolCall {
+                        name, arguments, ..
+                    },
+                    _,
+                ) => {
+                    let line = format!("\n🔧 {name}({})\n", preview(&arguments.to_string()));
+                    self.thought(&mut out, &event.author, &line);
+                }
+                (Part::ToolResult { name, response, .. }, _) => {
+                    let line = format!("↳ {name}: {}\n", preview(&response.to_string()));
+                    self.thought(&mut out, &event.author, &line);
+                }
+            }
+        }
+        out
+    }
+
+    /// The closing chunks: a finish reason (`tool_calls` when the client must run tools), then
+    /// the summed usage when the client asked for it.
+    pub fn finish(&mut self, include_usage: bool) -> Vec<ChatChunk> {
+        let mut out = Vec::new();
+        if self.think_open {
+            self.think_open = false;
+            self.push(
+                &mut out,
+                Delta {
+                    content: Some("</think>\n".into()),
+                    ..Delta::default()
+                },
+                None,
+            );
+        }
+        let reason = if self.client_tool_calls > 0 {
+            "tool_calls"
+        } else {
+            "stop"
+        };
+        self.push(&mut out, Delta::default(), Some(reason.to_string()));
+        if include_usage && let Some(usage) = self.usage.clone() {
+            out.push(ChatChunk {
+                id: self.id.clone(),
+                object: "chat.completion.chunk".into(),
+                created: self.created,
+                model: self.model.clone(),
+                choices: Vec::new(),
+                usage: Some(usage),
+                extra: Map::new(),
+            });
+        }
+        out
+    }
+
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    fn answer(&mut self, out: &mut Vec<ChatChunk>, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut content = String::new();
+        if self.think_open {
+            self.think_open = false;
+            content.push_str("</think>\n");
+        }
+        content.push_str(text);
+        self.push(
+            out,
+            Delta {
+                content: Some(content),
+                ..Delta::default()
+            },
+            None,
+        );
+    }
+
+    /// Another agent's text or a tool line: prefixed with the agent's name when the speaker changes.
+    fn thought(&mut self, out: &mut Vec<ChatChunk>, author: &str, text: &str) {
+        let mut line = String::new();
+        if self.last_thought_author.as_deref() != Some(author) {
+            self.last_thought_author = Some(author.to_string());
+            line.push_str(&format!("\n[{author}] "));
+        }
+        line.push_str(text);
+        self.reasoning(out, &line);
+    }
+
+    fn reasoning(&mut self, out: &mut Vec<ChatChunk>, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let delta = match self.mode {
+            ReasoningMode::Hidden => return,
+            ReasoningMode::ReasoningContent => Delta {
+                reasoning_content: Some(text.to_string()),
+                ..Delta::default()
+            },
+            ReasoningMode::Reasoning => {
+                let mut extra = Map::new();
+                extra.insert("reasoning".into(), Value::String(text.to_string()));
+                Delta {
+                    extra,
+                    ..Delta::default()
+                }
+            }
+            ReasoningMode::ThinkTags => {
+                let mut content = String::new();
+                if !self.think_open {
+                    self.think_open = true;
+                    content.push_str("<think>\n");
+                }
+                content.push_str(text);
+                Delta {
+                    content: Some(content),
+                    ..Delta::default()
+                }
+            }
+        };
+        self.push(out, delta, None);
+    }
+
+    fn client_tool_call(
+        &mut self,
+        out: &mut Vec<ChatChunk>,
+        id: &str,
+        name: &str,
+        arguments: &Value,
+    ) {
+        let index = self.client_tool_calls;
+        self.client_tool_calls += 1;
+        let arguments = match arguments {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let call = ToolCallDelta {
+            index,
+            id: Some(id.to_string()),
+            kind: Some("function".into()),
+            function: Some(FunctionDelta {
+                name: Some(name.to_string()),
+                arguments: Some(arguments),
+                extra: Map::new(),
+            }),
+            extra: Map::new(),
+        };
+        self.push(
+            out,
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+            None,
+        );
+    }
+
+    fn push(&mut self, out: &mut Vec<ChatChunk>, mut delta: Delta, finish_reason: Option<String>) {
+        if !self.role_sent {
+            self.role_sent = true;
+            delta.role = Some("assistant".into());
+        }
+        out.push(ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                extra: Map::new(),
+            }],
+            usage: None,
+            extra: Map::new(),
+        });
+    }
+}
+
+fn preview(text: &str) -> String {
+    if text.chars().count() <= PREVIEW_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(PREVIEW_CHARS).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Content, Event};
+    use serde_json::json;
+
+    fn event(author: &str, parts: Vec<Part>) -> Event {
+        Event::new("inv", author).with_content(Content {
+            role: "model".into(),
+            parts,
+        })
+    }
+
+    fn text(t: &str) -> Part {
+        Part::Text { text: t.into() }
+    }
+
+    #[test]
+    fn planner_thoughts_then_answer_in_reasoning_content_mode() {
+        let mut bridge = EventBridge::new(ReasoningMode::ReasoningContent, "c", 1, "planner");
+        let mut chunks = bridge.render(&event("plan", vec![text("1. look up")]), Channel::Thought);
+        let mut tool = event(
+            "writer",
+            vec![Part::ToolCall {
+                id: "t".into(),
+                name: "current_time".into(),
+                arguments: json!({"timezone": "UTC"}),
+            }],
+        );
+        tool.usage = Some(Usage {
+            prompt_tokens: 10,
+            completion_tokens: 2,
+            total_tokens: 12,
+            extra: Map::new(),
+        });
+        chunks.extend(bridge.render(&tool, Channel::Thought));
+        chunks.extend(bridge.render(
+            &event(
+                "writer",
+                vec![Part::ToolResult {
+                    id: "t".into(),
+                    name: "current_time".into(),
+                    response: json!({"time": "12:00"}),
+                }],
+            ),
+            Channel::Thought,
+        ));
+        let mut answer = event(
+            "writer",
+            vec![Part::Reasoning { text: "ok".into() }, text("It is noon.")],
+        );
+        answer.usage = Some(Usage {
+            prompt_tokens: 20,
+            completion_tokens: 4,
+            total_tokens: 24,
+            extra: Map::new(),
+        });
+        chunks.extend(bridge.render(&answer, Channel::Answer));
+        chunks.extend(bridge.finish(true));
+
+        assert_eq!(
+            chunks[0].choices[0].delta.role.as_deref(),
+            Some("assistant")
+        );
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.reasoning_content.clone())
+            .collect();
+        assert!(reasoning.contains("[plan] 1. look up"), "{reasoning}");
+        assert!(
+            reasoning.contains("[writer] \n🔧 current_time({\"timezone\":\"UTC\"})"),
+            "{reasoning}"
+        );
+        assert!(
+            reasoning.contains("↳ current_time: {\"time\":\"12:00\"}"),
+            "{reasoning}"
+        );
+        let content: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.content.clone())
+            .collect();
+        assert_eq!(content, "It is noon.");
+        let finish = &chunks[chunks.len() - 2];
+        assert_eq!(finish.choices[0].finish_reason.as_deref(), Some("stop"));
+        let usage = chunks.last().and_then(|c| c.usage.clone()).expect("usage");
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (30, 6, 36)
+        );
+    }
+
+    #[test]
+    fn think_tags_wrap_reasoning_before_the_answer() {
+        let mut bridge = EventBridge::new(ReasoningMode::ThinkTags, "c", 1, "m");
+        let mut chunks = bridge.render(
+            &event(
+                "a",
+                vec![Part::Reasoning { text: "hmm".into() }, text("Yes.")],
+            ),
+            Channel::Answer,
+        );
+        chunks.extend(bridge.finish(false));
+        let content: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.content.clone())
+            .collect();
+        assert_eq!(content, "<think>\nhmm</think>\nYes.");
+        assert!(chunks.last().is_some_and(|c| c.usage.is_none()));
+    }
+
+    #[test]
+    fn client_tool_calls_and_hidden_modes() {
+        let mut bridge = EventBridge::new(ReasoningMode::Hidden, "c", 1, "m");
+        let call = Part::ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: json!({"city": "Oslo"}),
+        };
+        let mut chunks = bridge.render(
+            &event(
+                "a",
+                vec![
+                    Part::Reasoning {
+                        text: "secret".into(),
+                    },
+                    call,
+                ],
+            ),
+            Channel::Answer,
+        );
+        chunks.extend(bridge.render(&event("b", vec![text("invisible")]), Channel::Hidden));
+        chunks.extend(bridge.finish(false));
+        let json = serde_json::to_string(&chunks).expect("json");
+        assert!(
+            !json.contains("secret") && !json.contains("invisible"),
+            "{json}"
+        );
+        let calls = chunks[0].choices[0]
+            .delta
+            .tool_calls
+            .clone()
+            .expect("tool calls");
+        assert_eq!(calls[0].id.as_deref(), Some("call_1"));
+        assert_eq!(
+            calls[0]
+                .function
+                .as_ref()
+                .and_then(|f| f.arguments.clone())
+                .as_deref(),
+            Some("{\"city\":\"Oslo\"}")
+        );
+        assert_eq!(
+            chunks
+                .last()
+                .and_then(|c| c.choices[0].finish_reason.clone())
+                .as_deref(),
+            Some("tool_calls")
+        );
+
+        let mut openrouter = EventBridge::new(ReasoningMode::Reasoning, "c", 1, "m");
+        let chunks = openrouter.render(
+            &event("a", vec![Part::Reasoning { text: "r".into() }]),
+            Channel::Answer,
+        );
+        assert_eq!(
+            chunks[0].choices[0].delta.extra.get("reasoning"),
+            Some(&json!("r"))
+        );
+        assert_eq!(
+            ReasoningMode::parse("THINK_TAGS"),
+            Some(ReasoningMode::ThinkTags)
+        );
+    }
+}
