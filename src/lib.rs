@@ -16,6 +16,7 @@ pub mod handler;
 pub mod lifecycle;
 pub mod limits;
 pub mod llm;
+pub mod loader;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;

@@ -1,0 +1,384 @@
+//! `agents/*.yaml` → a validated agent tree (agent runtime, fourth slice).
+//!
+//! The format follows ADK's Agent Config (see DESIGN.md). Every problem — unknown field, unknown
+//! tool or bad tool args, missing prompt file, unknown sub-agent, a cycle, a duplicate name, an
+//! agent used as the sub-agent of two parents, a workflow agent with LLM settings — names the
+//! file and the field, so start-up can refuse to run half-configured. The JSON Schema of the
+//! format is generated from these types (`agents/schema.json`, kept fresh by a test).
+//!
+//! Not wired into start-up yet: until the runner exists, loading agents that cannot run would
+//! mislead. The runner slice will call [`load_dir`] at start and on SIGHUP.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::tool::{Tool, ToolRegistry};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum AgentClass {
+    #[default]
+    LlmAgent,
+    SequentialAgent,
+    ParallelAgent,
+    LoopAgent,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncludeContents {
+    /// The conversation so far is sent to the model.
+    #[default]
+    Default,
+    /// Only this turn's instruction and input.
+    None,
+}
+
+/// Where an agent's text goes in the client's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamMode {
+    Content,
+    Reasoning,
+    Hidden,
+}
+
+/// One tool entry: `{name, args}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolConfig {
+    pub name: String,
+    #[serde(default)]
+    pub args: Option<Value>,
+}
+
+/// A sub-agent: another file's agent by `name`, or a file by `config_path` (relative to the
+/// agents directory).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubAgentRef {
+    pub name: Option<String>,
+    pub config_path: Option<String>,
+}
+
+/// One agent file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Unique; also the model id clients use for a top-level agent.
+    pub name: String,
+    #[serde(default)]
+    pub agent_class: AgentClass,
+    #[serde(default)]
+    pub description: String,
+    /// `provider/model`; omitted = the parent's, else the request's, else the default.
+    pub model: Option<String>,
+    /// Inline text or `file:prompts/<name>.md`; `{key}`, `{key?}`, `{user:key}` state templating.
+    pub instruction: Option<String>,
+    #[serde(default)]
+    pub tools: Vec<ToolConfig>,
+    #[serde(default)]
+    pub sub_agents: Vec<SubAgentRef>,
+    /// State key that receives this agent's final text.
+    pub output_key: Option<String>,
+    pub include_contents: Option<IncludeContents>,
+    /// Sampling parameters laid over the client's (the agent wins for what it sets).
+    pub generate_content_config: Option<Map<String, Value>>,
+    /// LoopAgent only.
+    pub max_iterations: Option<u32>,
+    #[serde(default)]
+    pub disallow_transfer_to_parent: bool,
+    #[serde(default)]
+    pub disallow_transfer_to_peers: bool,
+    pub stream: Option<StreamMode>,
+}
+
+/// A validated agent.
+pub struct LoadedAgent {
+    pub config: AgentConfig,
+    pub file: PathBuf,
+    /// The instruction with any `file:` reference read.
+    pub instruction: Option<String>,
+    pub tools: Vec<Arc<dyn Tool>>,
+    pub children: Vec<String>,
+    pub parent: Option<String>,
+}
+
+/// All agents by name, and the top-level ones (no parent) in name order.
+pub struct AgentTree {
+    pub agents: BTreeMap<String, LoadedAgent>,
+    pub roots: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
+/// The JSON Schema of the agent file format.
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(AgentConfig)).unwrap_or(Value::Null)
+}
+
+/// Loads every `*.yaml` / `*.yml` in `dir` (and files they reference by `config_path`).
+pub fn load_dir(
+    dir: &Path,
+    prompts_dir: &Path,
+    tools: &ToolRegistry,
+) -> Result<AgentTree, LoadError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            LoadError(format!(
+                "{}: cannot read the agents directory: {e}",
+                dir.display()
+            ))
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut loader = Loader {
+        dir,
+        prompts_dir,
+        tools,
+        agents: BTreeMap::new(),
+        by_file: BTreeMap::new(),
+    };
+    for file in &files {
+        loader.load_file(file)?;
+    }
+    loader.link()
+}
+
+struct Loader<'a> {
+    dir: &'a Path,
+    prompts_dir: &'a Path,
+    tools: &'a ToolRegistry,
+    agents: BTreeMap<String, LoadedAgent>,
+    by_file: BTreeMap<PathBuf, String>,
+}
+
+impl Loader<'_> {
+    fn load_file(&mut self, file: &Path) -> Result<String, LoadError> {
+        let key = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        if let Some(name) = self.by_file.get(&key) {
+            return Ok(name.clone());
+        }
+        let shown = file.display().to_string();
+        let fail = |field: &str, msg: String| LoadError(format!("{shown}: {field}: {msg}"));
+        let config: AgentConfig = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Yaml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| LoadError(format!("{shown}: {e}")))?;
+        let valid_name = !config.name.is_empty()
+            && config
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !config.name.starts_with('-');
+        if !valid_name {
+            return Err(fail(
+                "name",
+                format!("'{}' must be letters, digits, '_' or '-'", config.name),
+            ));
+        }
+        if let Some(existing) = self.agents.get(&config.name) {
+            return Err(fail(
+                "name",
+                format!(
+                    "'{}' is already defined in {}",
+                    config.name,
+                    existing.file.display()
+                ),
+            ));
+        }
+        let is_workflow = config.agent_class != AgentClass::LlmAgent;
+        if is_workflow {
+            for (field, set) in [
+                ("model", config.model.is_some()),
+                ("instruction", config.instruction.is_some()),
+                ("tools", !config.tools.is_empty()),
+                ("output_key", config.output_key.is_some()),
+                (
+                    "generate_content_config",
+                    config.generate_content_config.is_some(),
+                ),
+            ] {
+                if set {
+                    return Err(fail(
+                        field,
+                        format!(
+                            "{:?} runs its sub_agents and takes no {field}",
+                            config.agent_class
+                        ),
+                    ));
+                }
+            }
+            if config.sub_agents.is_empty() {
+                return Err(fail(
+                    "sub_agents",
+                    format!("a {:?} needs at least one sub-agent", config.agent_class),
+                ));
+            }
+        }
+        if config.max_iterations.is_some() && config.agent_class != AgentClass::LoopAgent {
+            return Err(fail(
+                "max_iterations",
+                "only a LoopAgent has max_iterations".into(),
+            ));
+        }
+        if config.max_iterations == Some(0) {
+            return Err(fail("max_iterations", "must be at least 1".into()));
+        }
+        let instruction = match config.instruction.as_deref() {
+            Some(text) => match text.trim().strip_prefix("file:") {
+                Some(path) => Some(self.read_prompt(path.trim(), &fail)?),
+                None => Some(text.to_string()),
+            },
+            None => None,
+        };
+        let mut built_tools = Vec::new();
+        for (i, tool) in config.tools.iter().enumerate() {
+            let args = tool.args.clone().unwrap_or(Value::Null);
+            built_tools.push(
+                self.tools
+                    .build(&tool.name, &args)
+                    .map_err(|e| fail(&format!("tools[{i}]"), e))?,
+            );
+        }
+        let name = config.name.clone();
+        self.by_file.insert(key, name.clone());
+        self.agents.insert(
+            name.clone(),
+            LoadedAgent {
+                config,
+                file: file.to_path_buf(),
+                instruction,
+                tools: built_tools,
+                children: Vec::new(),
+                parent: None,
+            },
+        );
+        Ok(name)
+    }
+
+    fn read_prompt(
+        &self,
+        path: &str,
+        fail: &dyn Fn(&str, String) -> LoadError,
+    ) -> Result<String, LoadError> {
+        let candidate = PathBuf::from(path);
+        let resolved = if candidate.is_absolute() {
+            candidate
+        } else {
+            std::env::current_dir().unwrap_or_default().join(candidate)
+        };
+        let prompts = self
+            .prompts_dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.prompts_dir.to_path_buf());
+        let real = resolved.canonicalize().map_err(|e| {
+            fail(
+                "instruction",
+                format!("prompt file '{path}' cannot be read: {e}"),
+            )
+        })?;
+        if !real.starts_with(&prompts) {
+            return Err(fail(
+                "instruction",
+                format!(
+                    "prompt file '{path}' is not under {}",
+                    self.prompts_dir.display()
+                ),
+            ));
+        }
+        std::fs::read_to_string(&real)
+            .map_err(|e| fail("instruction", format!("prompt file '{path}': {e}")))
+    }
+
+    /// Resolves sub-agent references, then checks parents and cycles.
+    fn link(mut self) -> Result<AgentTree, LoadError> {
+        let names: Vec<String> = self.agents.keys().cloned().collect();
+        let mut edges: Vec<(String, String)> = Vec::new();
+        for name in &names {
+            let (file, refs) = {
+                let agent = &self.agents[name];
+                (agent.file.clone(), agent.config.sub_agents.clone())
+            };
+            for (i, sub) in refs.iter().enumerate() {
+                let fail =
+                    |msg: String| LoadError(format!("{}: sub_agents[{i}]: {msg}", file.display()));
+                let child = match (&sub.name, &sub.config_path) {
+                    (Some(child), None) => {
+                        if !self.agents.contains_key(child) {
+                            return Err(fail(format!(
+                                "unknown agent '{child}' (known: {})",
+                                names.join(", ")
+                            )));
+                        }
+                        child.clone()
+                    }
+                    (None, Some(path)) => {
+                        let path = self.dir.join(path);
+                        if !path.exists() {
+                            return Err(fail(format!(
+                                "config_path '{}' does not exist",
+                                path.display()
+                            )));
+                        }
+                        self.load_file(&path)?
+                    }
+                    _ => return Err(fail("set exactly one of name or config_path".into())),
+                };
+                if &child == name {
+                    return Err(fail(format!("'{name}' cannot be its own sub-agent")));
+                }
+                edges.push((name.clone(), child));
+            }
+        }
+        for (parent, child) in &edges {
+            let agent = self
+                .agents
+                .get_mut(child)
+                .ok_or_else(|| LoadError(format!("agent '{child}' vanished")))?;
+            if let Some(first) = &agent.parent {
+                return Err(LoadError(format!(
+                    "{}: agent '{child}' is a sub-agent of both '{first}' and '{parent}'; an agent has one parent",
+                    agent.file.display()
+                )));
+            }
+            agent.parent = Some(parent.clone());
+            if let Some(p) = self.agents.get_mut(parent) {
+                p.children.push(child.clone());
+            }
+        }
+        // With one parent each, a cycle is a chain of parents that comes back to its start.
+        for name in self.agents.keys() {
+            let mut seen = BTreeSet::new();
+            let mut current = Some(name.clone());
+            while let Some(agent) = current {
+                if !seen.insert(agent.clone()) {
+                    let file = self.agents[name].file.display().to_string();
+                    return Err(LoadError(format!(
+                        "{file}: sub_agents: cycle through '{agent}'"
+                    )));
+                }
+                current = self.agents.get(&agent).and_then(|a| a.parent.clone());
+            }
+        }
+        let roots = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.parent.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        Ok(AgentTree {
+            agents: self.agents,
+            roots,
+        })
+    }
+}
