@@ -82,9 +82,12 @@ fn a_valid_tree_loads_with_prompts_tools_and_parents() {
     );
 }
 
+/// (case name, files to write, substrings the error must contain)
+type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn every_error_names_file_and_field() {
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+    let cases: &[ErrorCase] = &[
         (
             "unknown-field",
             &[("agents/a.yaml", "name: a\ninstructions: typo\n")],
