@@ -49,14 +49,8 @@ async fn run(
     let request = validate::chat_request(&bytes)?;
     let route = state.registry.resolve(request.model.as_deref())?;
     let stream = request.is_stream();
-    {
-        let (provider, model) = (route.provider.name().to_string(), route.model.clone());
-        facts.update(|f| {
-            f.provider = Some(provider);
-            f.model = Some(model);
-            f.stream = stream;
-        });
-    }
+    facts.record_route(&route);
+    facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
         check_model_allowed(key, request.model.as_deref(), &route)?;
     }
@@ -101,16 +95,7 @@ async fn run(
     if let Ok(value) = HeaderValue::from_str(served_by.provider.name()) {
         extra_headers.push((HeaderName::from_static("x-adk-provider"), value));
     }
-    {
-        let (provider, model) = (
-            served_by.provider.name().to_string(),
-            served_by.model.clone(),
-        );
-        facts.update(|f| {
-            f.provider = Some(provider);
-            f.model = Some(model);
-        });
-    }
+    facts.record_route(&served_by);
     let response = match answer {
         Answer::Stream { first, rest, route } => {
             let rest = match (&state.cache, cache_key) {

@@ -114,14 +114,8 @@ async fn run(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    {
-        let (provider, model) = (route.provider.name().to_string(), route.model.clone());
-        facts.update(|f| {
-            f.provider = Some(provider);
-            f.model = Some(model);
-            f.stream = stream;
-        });
-    }
+    facts.record_route(&route);
+    facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
         check_model_allowed(key, requested.as_deref(), &route)?;
     }

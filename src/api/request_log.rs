@@ -72,6 +72,15 @@ impl RequestFacts {
             .clone()
     }
 
+    /// Records which provider and model serve the request (called again when a fallback serves).
+    pub fn record_route(&self, route: &crate::llm::Route) {
+        let (provider, model) = (route.provider.name().to_string(), route.model.clone());
+        self.update(|f| {
+            f.provider = Some(provider);
+            f.model = Some(model);
+        });
+    }
+
     /// Marks the first token now, if not marked yet.
     pub fn first_token(&self) {
         let elapsed = self.started.elapsed();
