@@ -99,8 +99,8 @@ pub fn router(state: AppState) -> Router {
             "/chat/completions",
             post(chat_completions::chat_completions),
         )
-        .route("/embeddings", post(passthrough::embeddings))
-        .route("/completions", post(passthrough::completions))
+        .route("/embeddings", post(passthrough::forward))
+        .route("/completions", post(passthrough::forward))
         .route("/models", get(models::list_models))
         .route("/models/{*id}", get(models::get_model));
     let app = Router::new()

@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -21,52 +21,23 @@ use crate::error::ApiError;
 use crate::llm::LlmError;
 use crate::llm::http::transport_error;
 
-pub async fn embeddings(
+/// One handler for both endpoints: the upstream path is the request's, without `/v1`.
+pub async fn forward(
     State(state): State<AppState>,
     facts: Option<axum::Extension<RequestFacts>>,
     client_key: Option<axum::Extension<ClientKey>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    forward(
-        &state,
-        "/embeddings",
-        facts.map(|f| f.0),
-        client_key.map(|k| k.0),
-        &headers,
-        body,
-    )
-    .await
-}
-
-pub async fn completions(
-    State(state): State<AppState>,
-    facts: Option<axum::Extension<RequestFacts>>,
-    client_key: Option<axum::Extension<ClientKey>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    forward(
-        &state,
-        "/completions",
-        facts.map(|f| f.0),
-        client_key.map(|k| k.0),
-        &headers,
-        body,
-    )
-    .await
-}
-
-async fn forward(
-    state: &AppState,
-    path: &str,
-    facts: Option<RequestFacts>,
-    client_key: Option<ClientKey>,
-    headers: &HeaderMap,
-    body: Body,
-) -> Response {
-    let facts = facts.unwrap_or_else(RequestFacts::detached);
-    match run(state, path, &facts, client_key.as_ref(), headers, body).await {
+    let path = if uri.path().ends_with("/embeddings") {
+        "/embeddings"
+    } else {
+        "/completions"
+    };
+    let facts = facts.map(|f| f.0).unwrap_or_else(RequestFacts::detached);
+    let client_key = client_key.map(|k| k.0);
+    match run(&state, path, &facts, client_key.as_ref(), &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
