@@ -102,7 +102,7 @@ pub struct Event {
 impl Event {
     pub fn new(invocation_id: &str, author: &str) -> Self {
         Self {
-            id: format!("evt_{}", crate::llm::ollama::random_hex(16)),
+            id: format!("evt_{}", crate::ids::random_hex(16)),
             invocation_id: invocation_id.to_string(),
             author: author.to_string(),
             branch: None,

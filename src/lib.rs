@@ -13,6 +13,7 @@ pub mod event;
 pub mod event_bridge;
 pub mod glob;
 pub mod handler;
+pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod llm;

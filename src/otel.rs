@@ -189,7 +189,7 @@ pub fn encode(service: &str, spans: &[RequestSpan]) -> Value {
             let failed = s.status >= 400 || s.error.is_some();
             let mut span = json!({
                 "traceId": s.trace_id,
-                "spanId": crate::llm::ollama::random_hex(16),
+                "spanId": crate::ids::random_hex(16),
                 "name": format!("chat {}", s.model),
                 "kind": 3,
                 "startTimeUnixNano": nanos(s.start),

@@ -119,7 +119,7 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 200)
         .map(str::to_string)
-        .unwrap_or_else(|| format!("req_{}", crate::llm::ollama::random_hex(24)));
+        .unwrap_or_else(|| format!("req_{}", crate::ids::random_hex(24)));
     let trace_parent = traceparent(&request);
     facts.update(|f| {
         f.request_id = request_id.clone();
@@ -264,7 +264,7 @@ fn export_span(facts: &Facts, started: std::time::SystemTime, status: u16) {
     };
     let (trace_id, parent) = match &facts.trace_parent {
         Some((trace, parent)) => (trace.clone(), Some(parent.clone())),
-        None => (crate::llm::ollama::random_hex(32), None),
+        None => (crate::ids::random_hex(32), None),
     };
     crate::otel::record(crate::otel::RequestSpan {
         trace_id,

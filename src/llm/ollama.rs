@@ -621,11 +621,11 @@ fn call_id(call: &Value) -> String {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| format!("call_{}", random_hex(12)))
+        .unwrap_or_else(|| format!("call_{}", crate::ids::random_hex(12)))
 }
 
 fn completion_id() -> String {
-    format!("chatcmpl-{}", random_hex(24))
+    format!("chatcmpl-{}", crate::ids::random_hex(24))
 }
 
 fn unix_now() -> i64 {
@@ -633,28 +633,6 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// Unique-enough hex for ids, from the std hasher's random keys: no extra dependency.
-pub fn random_hex(len: usize) -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut out = String::with_capacity(len + 16);
-    while out.len() < len {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        out.push_str(&format!("{:016x}", hasher.finish()));
-    }
-    out.truncate(len);
-    out
 }
 
 #[cfg(test)]

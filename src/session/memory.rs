@@ -54,7 +54,7 @@ impl SessionService for InMemorySessionService {
         let result = (|| {
             let id = id
                 .map(str::to_string)
-                .unwrap_or_else(|| crate::llm::ollama::random_hex(32));
+                .unwrap_or_else(|| crate::ids::random_hex(32));
             let mut stores = self.lock();
             let key = (app_name.to_string(), user_id.to_string(), id.clone());
             if stores.sessions.contains_key(&key) {

@@ -186,7 +186,7 @@ impl SessionService for SqliteSessionService {
         let (app, user) = (app_name.to_string(), user_id.to_string());
         let id = id
             .map(str::to_string)
-            .unwrap_or_else(|| crate::llm::ollama::random_hex(32));
+            .unwrap_or_else(|| crate::ids::random_hex(32));
         self.run(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             let split = state::split(&initial_state);
