@@ -63,15 +63,9 @@ pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream 
             yield Ok(chunk);
         }
         if let (Some(usage), false, Some((id, created, model))) = (pending_usage, usage_sent, identity) {
-            yield Ok(ChatChunk {
-                id,
-                object: "chat.completion.chunk".to_string(),
-                created,
-                model,
-                choices: Vec::new(),
-                usage: Some(usage),
-                extra: Default::default(),
-            });
+            let mut last = ChatChunk::built(&id, created, &model, None, None);
+            last.usage = Some(usage);
+            yield Ok(last);
         }
     })
 }

@@ -19,7 +19,7 @@
 use serde_json::{Map, Value};
 
 use crate::event::{Event, Part};
-use crate::wire::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage};
+use crate::wire::{ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,15 +162,9 @@ impl EventBridge {
         };
         self.push(&mut out, Delta::default(), Some(reason.to_string()));
         if include_usage && let Some(usage) = self.usage.clone() {
-            out.push(ChatChunk {
-                id: self.id.clone(),
-                object: "chat.completion.chunk".into(),
-                created: self.created,
-                model: self.model.clone(),
-                choices: Vec::new(),
-                usage: Some(usage),
-                extra: Map::new(),
-            });
+            let mut last = ChatChunk::built(&self.id, self.created, &self.model, None, None);
+            last.usage = Some(usage);
+            out.push(last);
         }
         out
     }
@@ -283,20 +277,13 @@ impl EventBridge {
             self.role_sent = true;
             delta.role = Some("assistant".into());
         }
-        out.push(ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                extra: Map::new(),
-            }],
-            usage: None,
-            extra: Map::new(),
-        });
+        out.push(ChatChunk::built(
+            &self.id,
+            self.created,
+            &self.model,
+            Some(delta),
+            finish_reason,
+        ));
     }
 }
 

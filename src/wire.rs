@@ -115,6 +115,37 @@ pub struct ChatChunk {
     pub extra: Map<String, Value>,
 }
 
+impl ChatChunk {
+    /// A chunk the proxy writes itself (Ollama mapping, agent events, cache replay): one choice
+    /// at index 0, or none when `delta` is `None` (the trailing usage chunk).
+    pub fn built(
+        id: &str,
+        created: i64,
+        model: &str,
+        delta: Option<Delta>,
+        finish_reason: Option<String>,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            object: chunk_object(),
+            created,
+            model: model.to_string(),
+            choices: delta
+                .map(|delta| {
+                    vec![ChunkChoice {
+                        index: 0,
+                        delta,
+                        finish_reason,
+                        extra: Map::new(),
+                    }]
+                })
+                .unwrap_or_default(),
+            usage: None,
+            extra: Map::new(),
+        }
+    }
+}
+
 fn chunk_object() -> String {
     "chat.completion.chunk".to_string()
 }

@@ -19,8 +19,8 @@ use super::{ChunkStream, Llm, LlmError, LlmFuture, LlmRequest};
 use crate::config::ResolvedProvider;
 use crate::error::ErrorObject;
 use crate::wire::{
-    ChatChunk, ChatCompletion, ChatRequest, ChunkChoice, CompletionChoice, Delta, FunctionCall,
-    FunctionDelta, ResponseMessage, ToolCall, ToolCallDelta, Usage,
+    ChatChunk, ChatCompletion, ChatRequest, CompletionChoice, Delta, FunctionCall, FunctionDelta,
+    ResponseMessage, ToolCall, ToolCallDelta, Usage,
 };
 
 pub struct Ollama {
@@ -415,20 +415,16 @@ impl StreamMapper {
         usage: Option<Usage>,
         extra: Map<String, Value>,
     ) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_string(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                extra: Map::new(),
-            }],
-            usage,
-            extra,
-        }
+        let mut chunk = ChatChunk::built(
+            &self.id,
+            self.created,
+            &self.model,
+            Some(delta),
+            finish_reason,
+        );
+        chunk.usage = usage;
+        chunk.extra = extra;
+        chunk
     }
 
     fn map_line(&mut self, line: &Value) -> ChatChunk {
