@@ -132,11 +132,7 @@ async fn upstream_http_errors_keep_status_message_and_retry_after() {
 
 #[tokio::test]
 async fn unreachable_upstream_is_502_and_silent_upstream_is_504() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = unused_port();
     let proxy = start_proxy(&settings_yaml(
         "openai",
         &format!("http://127.0.0.1:{port}/v1"),

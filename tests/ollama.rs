@@ -233,14 +233,7 @@ async fn models_come_from_api_tags() {
     })
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
-    let list: Value = client()
-        .get(proxy.url("/v1/models"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let list: Value = get_json(&proxy.url("/v1/models"), None).await;
     let ids: Vec<&str> = list["data"]
         .as_array()
         .expect("data")

@@ -427,14 +427,7 @@ async fn models_list_get_and_routes_without_v1() {
     .await;
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     for prefix in ["/v1", ""] {
-        let list: Value = client()
-            .get(proxy.url(&format!("{prefix}/models")))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let list: Value = get_json(&proxy.url(&format!("{prefix}/models")), None).await;
         assert_eq!(list["object"], "list");
         let ids: Vec<&str> = list["data"]
             .as_array()
@@ -444,14 +437,7 @@ async fn models_list_get_and_routes_without_v1() {
             .collect();
         assert_eq!(ids, vec!["test-model", "up-a"]);
         assert_eq!(list["data"][1]["x_extra"], true);
-        let one: Value = client()
-            .get(proxy.url(&format!("{prefix}/models/up-a")))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let one: Value = get_json(&proxy.url(&format!("{prefix}/models/up-a")), None).await;
         assert_eq!(one["owned_by"], "org");
         let routed = client()
             .get(proxy.url(&format!("{prefix}/models/up/some-model")))
@@ -475,25 +461,14 @@ async fn models_list_get_and_routes_without_v1() {
             .expect("send");
         assert_eq!(read_sse(chat).await.content(), "x");
     }
-    let health: Value = client()
-        .get(proxy.url("/health"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = get_json(&proxy.url("/health"), None).await;
     assert_eq!(health["status"], "ok");
 }
 
 #[tokio::test]
 async fn models_list_answers_when_upstream_is_down() {
     // A port nobody listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = unused_port();
     let proxy = start_proxy(&settings_yaml(
         "openai",
         &format!("http://127.0.0.1:{port}/v1"),

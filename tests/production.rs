@@ -362,14 +362,7 @@ async fn request_id_readiness_and_metrics() {
             .to_str()
             .is_ok_and(|v| v.starts_with("req_"))
     );
-    let ready: Value = client()
-        .get(proxy.url("/ready"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let ready: Value = get_json(&proxy.url("/ready"), None).await;
     assert_eq!(ready["status"], "ready");
     let _ = client()
         .post(proxy.url("/v1/chat/completions"))

@@ -109,11 +109,7 @@ async fn replicas_share_rate_limits_and_cache_through_redis() {
 #[tokio::test]
 async fn unreachable_redis_fails_start_up_clearly() {
     let up = FakeUpstream::start(|_| Reply::Sse(openai_text(&["x"]))).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = unused_port();
     let yaml = shared_yaml(&up, &format!("redis://127.0.0.1:{port}"), "x");
     let settings = adk_llm_proxy::config::parse_settings(&yaml, "s.yaml").expect("parse");
     let config = adk_llm_proxy::config::Config::from_settings(

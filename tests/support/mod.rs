@@ -75,3 +75,27 @@ pub async fn post_chat(proxy: &Proxy, body: &serde_json::Value) -> reqwest::Resp
         .await
         .expect("send")
 }
+
+/// A loopback port nobody listens on (bound, read, released): for "upstream unreachable" cases.
+pub fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `GET url` and parse the JSON answer (with an optional bearer key).
+pub async fn get_json(url: &str, key: Option<&str>) -> serde_json::Value {
+    let mut request = client().get(url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    request
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
+}
