@@ -57,13 +57,17 @@ pub struct Cli {
     #[arg(long, global = true, value_parser = parse_log_format)]
     pub log_format: Option<LogFormat>,
 
+    /// Directory of agent YAML files (overrides `agents.dir`).
+    #[arg(long, global = true)]
+    pub agents_dir: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate settings (and the provider keys they need) and exit.
+    /// Validate settings (and the provider keys they need) and the agents, then exit.
     Check,
 }
 
@@ -74,6 +78,7 @@ impl Cli {
             model: self.model.clone(),
             host: self.host.clone(),
             port: self.port,
+            agents_dir: self.agents_dir.clone(),
         }
     }
 }
@@ -85,6 +90,8 @@ const LONG_FLAGS: &[&str] = &[
     "port",
     "config",
     "log-level",
+    "log-format",
+    "agents-dir",
     "help",
     "version",
 ];

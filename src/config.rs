@@ -31,6 +31,101 @@ pub struct Settings {
     pub cache: CacheSettings,
     #[serde(default)]
     pub redis: RedisSettings,
+    #[serde(default)]
+    pub agents: AgentSettings,
+    #[serde(default)]
+    pub runtime: RuntimeSettings,
+    #[serde(default)]
+    pub sessions: SessionSettings,
+    #[serde(default)]
+    pub reasoning: ReasoningSettings,
+}
+
+/// Where agents come from and which one serves models that are not agent names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Directory of `*.yaml` agent files (also `--agents-dir`); "" = no YAML agents. A missing
+    /// directory is only warned about, so an installed binary runs from any directory.
+    pub dir: String,
+    /// Directory that `instruction: file:` paths must stay under.
+    pub prompts_dir: String,
+    /// Agent that answers requests for any model that is not an agent's name; unset = the
+    /// built-in transparent agent (plain proxying).
+    pub default_agent: Option<String>,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            dir: "agents".into(),
+            prompts_dir: "prompts".into(),
+            default_agent: None,
+        }
+    }
+}
+
+/// Per-request limits of an agent run: no runaway loops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// Model calls one request may make, across all agents of the run.
+    pub max_llm_calls: u32,
+    /// Rounds of server-side tool calls one request may make.
+    pub max_tool_rounds: u32,
+    pub tool_timeout_secs: f64,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_llm_calls: 25,
+            max_tool_rounds: 10,
+            tool_timeout_secs: 30.0,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    pub fn tool_timeout(&self) -> Duration {
+        secs(self.tool_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStore {
+    /// Lost on restart.
+    #[default]
+    Memory,
+    /// A SQLite file at `sqlite_path`: state survives restarts.
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub store: SessionStore,
+    pub sqlite_path: String,
+    /// Memory store: sessions kept; the least recently updated go first.
+    pub max_sessions: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            store: SessionStore::Memory,
+            sqlite_path: "data/sessions.db".into(),
+            max_sessions: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReasoningSettings {
+    /// How agents' intermediate work reaches the client; the `X-Reasoning-Mode` header overrides.
+    pub mode: crate::event_bridge::ReasoningMode,
 }
 
 /// Client API keys. With none configured the proxy serves loopback only (see `Config`).
@@ -268,6 +363,7 @@ pub struct Overrides {
     pub model: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    pub agents_dir: Option<String>,
 }
 
 /// A configuration problem, phrased for the person who has to fix the file.
@@ -316,6 +412,10 @@ pub struct Config {
     /// Resolved Redis URL, when a backend needs it.
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    pub agents: AgentSettings,
+    pub runtime: RuntimeSettings,
+    pub sessions: SessionSettings,
+    pub reasoning: ReasoningSettings,
 }
 
 impl Config {
@@ -572,6 +672,28 @@ impl Config {
             )));
         }
 
+        let mut agents = settings.agents.clone();
+        if let Some(dir) = &overrides.agents_dir {
+            agents.dir.clone_from(dir);
+        }
+        if settings.runtime.max_llm_calls == 0 {
+            return Err(fail("runtime.max_llm_calls", "must be at least 1".into()));
+        }
+        let timeout = settings.runtime.tool_timeout_secs;
+        if timeout.is_nan() || timeout <= 0.0 {
+            return Err(fail(
+                "runtime.tool_timeout_secs",
+                "must be a positive number of seconds".into(),
+            ));
+        }
+        if settings.sessions.store == SessionStore::Sqlite
+            && settings.sessions.sqlite_path.trim().is_empty()
+        {
+            return Err(fail(
+                "sessions.sqlite_path",
+                "the sqlite store needs a file path".into(),
+            ));
+        }
         Ok(Config {
             keys: std::sync::Arc::new(keys),
             source: path.to_path_buf(),
@@ -588,6 +710,10 @@ impl Config {
                 .prefix
                 .clone()
                 .unwrap_or_else(|| "adk-llm-proxy".to_string()),
+            agents,
+            runtime: settings.runtime.clone(),
+            sessions: settings.sessions.clone(),
+            reasoning: settings.reasoning.clone(),
         })
     }
 }

@@ -68,6 +68,13 @@ pub struct EventBridge {
     last_thought_author: Option<String>,
     client_tool_calls: u32,
     usage: Option<Usage>,
+    /// Names of the tools the client sent: calls to them go to the client as `tool_calls`, all
+    /// other tool calls are the proxy's own and show as reasoning lines.
+    client_tools: std::collections::HashSet<String>,
+    /// Authors whose partial events were rendered since their last complete event: that complete
+    /// event repeats the streamed text, which must not reach the client twice.
+    streamed: std::collections::HashSet<String>,
+    finish_reason: Option<&'static str>,
 }
 
 impl EventBridge {
@@ -82,7 +89,20 @@ impl EventBridge {
             last_thought_author: None,
             client_tool_calls: 0,
             usage: None,
+            client_tools: Default::default(),
+            streamed: Default::default(),
+            finish_reason: None,
         }
+    }
+
+    pub fn with_client_tools(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.client_tools = names.into_iter().collect();
+        self
+    }
+
+    /// Ends the answer with `finish_reason: "length"`: the run stopped at a limit.
+    pub fn mark_truncated(&mut self) {
+        self.finish_reason = Some("length");
     }
 
     /// The chunks for one event (none when nothing is visible).
@@ -96,7 +116,32 @@ impl EventBridge {
                 .max(usage.prompt_tokens + usage.completion_tokens);
         }
         let mut out = Vec::new();
+        let repeats_stream = if event.partial {
+            self.streamed.insert(event.author.clone());
+            false
+        } else {
+            self.streamed.remove(&event.author)
+        };
+        let client_call = |part: &Part| matches!(part, Part::ToolCall { name, .. } if self.client_tools.contains(name));
         if channel == Channel::Hidden {
+            // Hidden work stays hidden, except a call the client has to run itself.
+            let calls: Vec<Part> = event
+                .content
+                .iter()
+                .flat_map(|c| c.parts.iter())
+                .filter(|p| client_call(p))
+                .cloned()
+                .collect();
+            for part in calls {
+                if let Part::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } = part
+                {
+                    self.client_tool_call(&mut out, &id, &name, &arguments);
+                }
+            }
             return out;
         }
         if let Some(target) = &event.actions.transfer_to_agent {
@@ -111,6 +156,7 @@ impl EventBridge {
         };
         for part in &content.parts {
             match (part, channel) {
+                (Part::Reasoning { .. } | Part::Text { .. }, _) if repeats_stream => {}
                 (Part::Reasoning { text }, _) => self.reasoning(&mut out, text),
                 (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text),
                 (Part::Text { text }, _) => self.thought(&mut out, &event.author, text),
@@ -120,8 +166,10 @@ impl EventBridge {
                         name,
                         arguments,
                     },
-                    Channel::Answer,
-                ) => self.client_tool_call(&mut out, id, name, arguments),
+                    _,
+                ) if self.client_tools.contains(name) => {
+                    self.client_tool_call(&mut out, id, name, arguments)
+                }
                 (
                     Part::ToolCall {
                         name, arguments, ..
@@ -155,10 +203,10 @@ impl EventBridge {
                 None,
             );
         }
-        let reason = if self.client_tool_calls > 0 {
-            "tool_calls"
-        } else {
-            "stop"
+        let reason = match self.finish_reason {
+            Some(reason) => reason,
+            None if self.client_tool_calls > 0 => "tool_calls",
+            None => "stop",
         };
         self.push(&mut out, Delta::default(), Some(reason.to_string()));
         if include_usage && let Some(usage) = self.usage.clone() {
@@ -411,7 +459,8 @@ mod tests {
 
     #[test]
     fn client_tool_calls_and_hidden_modes() {
-        let mut bridge = EventBridge::new(ReasoningMode::Hidden, "c", 1, "m");
+        let mut bridge = EventBridge::new(ReasoningMode::Hidden, "c", 1, "m")
+            .with_client_tools(["get_weather".to_string()]);
         let call = Part::ToolCall {
             id: "call_1".into(),
             name: "get_weather".into(),

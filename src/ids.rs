@@ -24,3 +24,11 @@ pub fn random_hex(len: usize) -> String {
     out.truncate(len);
     out
 }
+
+/// Seconds since the Unix epoch, for `created` fields.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

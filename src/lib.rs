@@ -1,6 +1,7 @@
 //! adk-llm-proxy: an OpenAI-compatible streaming proxy. See `docs/ARCHITECTURE.md` for where each
 //! piece lives and how a request flows through them.
 
+pub mod agent;
 pub mod api;
 pub mod assemble;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod otel;
 pub mod redis_connection;
 pub mod resilience;
+pub mod runner;
 pub mod server;
 pub mod session;
 pub mod tool;

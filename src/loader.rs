@@ -97,6 +97,29 @@ pub struct AgentConfig {
     pub stream: Option<StreamMode>,
 }
 
+/// Tool names that mean "another agent, used as a tool" (ADK spells it `AgentTool`).
+pub const AGENT_TOOL_NAMES: [&str; 2] = ["AgentTool", "agent_tool"];
+
+/// `args: {agent: name}`, `{agent: {name: x}}` or `{agent: {config_path: x.yaml}}`.
+fn agent_tool_ref(args: &Value) -> Result<SubAgentRef, String> {
+    let Some(map) = args.as_object() else {
+        return Err("expected {agent: <agent name>}".into());
+    };
+    if let Some(other) = map.keys().find(|k| *k != "agent") {
+        return Err(format!("unknown field '{other}' (expected: agent)"));
+    }
+    match map.get("agent") {
+        Some(Value::String(name)) => Ok(SubAgentRef {
+            name: Some(name.clone()),
+            config_path: None,
+        }),
+        Some(value @ Value::Object(_)) => {
+            serde_json::from_value::<SubAgentRef>(value.clone()).map_err(|e| format!("agent: {e}"))
+        }
+        _ => Err("agent: expected an agent name or {name}/{config_path}".into()),
+    }
+}
+
 /// A validated agent.
 pub struct LoadedAgent {
     pub config: AgentConfig,
@@ -104,6 +127,9 @@ pub struct LoadedAgent {
     /// The instruction with any `file:` reference read.
     pub instruction: Option<String>,
     pub tools: Vec<Arc<dyn Tool>>,
+    /// Agents used as tools (`- name: AgentTool, args: {agent: x}`): (index in `tools:`, agent
+    /// name once linked).
+    pub agent_tools: Vec<(usize, SubAgentRef)>,
     pub children: Vec<String>,
     pub parent: Option<String>,
 }
@@ -242,8 +268,16 @@ impl Loader<'_> {
             None => None,
         };
         let mut built_tools = Vec::new();
+        let mut agent_tools = Vec::new();
         for (i, tool) in config.tools.iter().enumerate() {
             let args = tool.args.clone().unwrap_or(Value::Null);
+            if AGENT_TOOL_NAMES.contains(&tool.name.as_str()) {
+                agent_tools.push((
+                    i,
+                    agent_tool_ref(&args).map_err(|e| fail(&format!("tools[{i}].args"), e))?,
+                ));
+                continue;
+            }
             built_tools.push(
                 self.tools
                     .build(&tool.name, &args)
@@ -259,6 +293,7 @@ impl Loader<'_> {
                 file: file.to_path_buf(),
                 instruction,
                 tools: built_tools,
+                agent_tools,
                 children: Vec::new(),
                 parent: None,
             },
@@ -271,11 +306,17 @@ impl Loader<'_> {
         path: &str,
         fail: &dyn Fn(&str, String) -> LoadError,
     ) -> Result<String, LoadError> {
+        // `file:prompts/x.md` is relative to the directory that holds `prompts/` (the project
+        // root), `file:x.md` to the prompts directory itself; absolute paths are taken as they are.
         let candidate = PathBuf::from(path);
         let resolved = if candidate.is_absolute() {
             candidate
         } else {
-            std::env::current_dir().unwrap_or_default().join(candidate)
+            let base = self.prompts_dir.parent().unwrap_or(Path::new(""));
+            [base.join(&candidate), self.prompts_dir.join(&candidate)]
+                .into_iter()
+                .find(|p| p.exists())
+                .unwrap_or_else(|| base.join(&candidate))
         };
         let prompts = self
             .prompts_dir
@@ -338,6 +379,50 @@ impl Loader<'_> {
                     return Err(fail(format!("'{name}' cannot be its own sub-agent")));
                 }
                 edges.push((name.clone(), child));
+            }
+        }
+        for name in &names {
+            let (file, refs) = {
+                let agent = &self.agents[name];
+                (agent.file.clone(), agent.agent_tools.clone())
+            };
+            let mut resolved = Vec::new();
+            for (i, reference) in refs {
+                let fail = |msg: String| {
+                    LoadError(format!("{}: tools[{i}].args.agent: {msg}", file.display()))
+                };
+                let target = match (&reference.name, &reference.config_path) {
+                    (Some(target), None) => {
+                        if !self.agents.contains_key(target) {
+                            return Err(fail(format!("unknown agent '{target}'")));
+                        }
+                        target.clone()
+                    }
+                    (None, Some(path)) => {
+                        let path = self.dir.join(path);
+                        if !path.exists() {
+                            return Err(fail(format!(
+                                "config_path '{}' does not exist",
+                                path.display()
+                            )));
+                        }
+                        self.load_file(&path)?
+                    }
+                    _ => return Err(fail("set exactly one of name or config_path".into())),
+                };
+                if &target == name {
+                    return Err(fail(format!("'{name}' cannot use itself as a tool")));
+                }
+                resolved.push((
+                    i,
+                    SubAgentRef {
+                        name: Some(target),
+                        config_path: None,
+                    },
+                ));
+            }
+            if let Some(agent) = self.agents.get_mut(name) {
+                agent.agent_tools = resolved;
             }
         }
         for (parent, child) in &edges {

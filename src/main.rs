@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use adk_llm_proxy::agent::AgentSet;
 use adk_llm_proxy::api::AppState;
 use adk_llm_proxy::cli::{Cli, Command, normalize_args};
 use adk_llm_proxy::config::{self, LogFormat};
@@ -26,13 +27,32 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Check) = cli.command {
-        println!(
-            "{}: OK (default provider '{}', model '{}')",
-            config.source.display(),
-            config.default_provider,
-            config.default_model
-        );
-        return ExitCode::SUCCESS;
+        let agents = adk_llm_proxy::llm::ProviderRegistry::from_config(&config)
+            .map_err(adk_llm_proxy::loader::LoadError)
+            .and_then(|registry| AgentSet::load(&config, &registry));
+        return match agents {
+            Ok(agents) => {
+                let top: Vec<&str> = agents.top_level().map(|(name, _)| name).collect();
+                println!(
+                    "{}: OK (default provider '{}', model '{}'; {} agents from '{}', top-level: {})",
+                    config.source.display(),
+                    config.default_provider,
+                    config.default_model,
+                    agents.len(),
+                    config.agents.dir,
+                    if top.is_empty() {
+                        "none".to_string()
+                    } else {
+                        top.join(", ")
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("adk-llm-proxy: agent configuration error: {error}");
+                ExitCode::from(2)
+            }
+        };
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -115,6 +135,21 @@ fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
                     let count = fresh.auth.keys.len();
                     state.replace_keys(fresh.keys.clone());
                     tracing::info!(keys = count, "reloaded {} on SIGHUP", cli.config.display());
+                    // Agents are re-read from the directory the server started with; providers
+                    // stay as they are (a new provider needs a restart).
+                    let mut agents_config = fresh;
+                    agents_config.agents = state.config.agents.clone();
+                    match AgentSet::load(&agents_config, &state.registry) {
+                        Ok(agents) => {
+                            let count = agents.len();
+                            state.replace_agents(agents.with_callbacks_of(&state.agents()));
+                            tracing::info!(agents = count, "reloaded agents on SIGHUP");
+                        }
+                        Err(error) => tracing::error!(
+                            %error,
+                            "agent reload on SIGHUP failed; keeping the running agents"
+                        ),
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%error, "reload on SIGHUP failed; keeping the running configuration")

@@ -1,5 +1,6 @@
 //! `POST /v1/chat/completions`: read the body within the size limit, validate, route, check the
-//! key's model list and rate limits, answer from the cache or the provider.
+//! key's model list and rate limits, answer from the cache or the provider. Requests that an
+//! agent serves go to [`agent_run`]; the transparent default agent is this direct path.
 
 use std::sync::Arc;
 
@@ -11,10 +12,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
+use super::agent_run;
 use super::body::read_body;
 use super::request_log::RequestFacts;
 use super::sse::{SseOptions, sse_response};
 use super::validate;
+use crate::agent::set::Target;
 use crate::auth::ClientKey;
 use crate::error::ApiError;
 use crate::handler::{self, Answer};
@@ -47,6 +50,10 @@ async fn run(
     let limit = state.config.server.max_body_bytes;
     let bytes = read_body(headers, body, limit).await?;
     let request = validate::chat_request(&bytes)?;
+    let agents = state.agents();
+    if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
+        return agent_run::run(state, facts, client_key, headers, request, agents, root).await;
+    }
     let route = state.registry.resolve(request.model.as_deref())?;
     let stream = request.is_stream();
     facts.record_route(&route);

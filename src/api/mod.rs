@@ -2,6 +2,7 @@
 //! on whether the base URL includes it.
 
 pub mod admission;
+pub mod agent_run;
 pub mod auth;
 pub mod body;
 pub mod chat_completions;
@@ -19,13 +20,19 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
+use crate::agent::AgentSet;
 use crate::auth::KeyStore;
 use crate::cache::ResponseCache;
+use crate::config::SessionStore;
 use crate::config::{Backend, Config};
 use crate::error::{ApiError, ErrorObject};
 use crate::lifecycle::Lifecycle;
 use crate::limits::RateLimiter;
 use crate::llm::ProviderRegistry;
+use crate::runner::Runner;
+use crate::session::SessionService;
+use crate::session::memory::InMemorySessionService;
+use crate::session::sqlite::SqliteSessionService;
 
 /// What every handler needs, cheap to clone.
 #[derive(Clone)]
@@ -37,6 +44,9 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub cache: Option<Arc<dyn ResponseCache>>,
     pub lifecycle: Arc<Lifecycle>,
+    /// Swapped on SIGHUP; a running agent keeps the set it started with.
+    agents: Arc<RwLock<Arc<AgentSet>>>,
+    pub runner: Arc<Runner>,
 }
 
 impl AppState {
@@ -71,11 +81,44 @@ impl AppState {
                 }
             })
         };
+        let agents = AgentSet::load(&config, &registry).map_err(|e| e.0)?;
+        let sessions: Arc<dyn SessionService> = match config.sessions.store {
+            SessionStore::Memory => Arc::new(InMemorySessionService::with_capacity(
+                config.sessions.max_sessions,
+            )),
+            SessionStore::Sqlite => {
+                let path = std::path::Path::new(&config.sessions.sqlite_path);
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        format!(
+                            "{}: sessions.sqlite_path: cannot create {}: {e}",
+                            config.source.display(),
+                            dir.display()
+                        )
+                    })?;
+                }
+                Arc::new(SqliteSessionService::open(path).map_err(|e| {
+                    format!(
+                        "{}: sessions.sqlite_path: {}: {e}",
+                        config.source.display(),
+                        path.display()
+                    )
+                })?)
+            }
+        };
+        let registry = Arc::new(registry);
+        let runner = Arc::new(Runner {
+            sessions,
+            registry: registry.clone(),
+            limits: config.runtime.clone(),
+        });
         crate::metrics::install();
         Ok(Self {
+            agents: Arc::new(RwLock::new(Arc::new(agents))),
+            runner,
             keys: Arc::new(RwLock::new(config.keys.clone())),
             config: Arc::new(config),
-            registry: Arc::new(registry),
+            registry,
             limiter,
             cache,
             lifecycle: Arc::new(Lifecycle::default()),
@@ -84,6 +127,19 @@ impl AppState {
 
     pub fn keys(&self) -> Arc<KeyStore> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn agents(&self) -> Arc<AgentSet> {
+        self.agents
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the agents (SIGHUP, or callbacks added in code). Runs in progress finish with
+    /// the set they started with.
+    pub fn replace_agents(&self, agents: AgentSet) {
+        *self.agents.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(agents);
     }
 
     /// Replaces the client keys (SIGHUP). Open requests keep the key they were admitted with.

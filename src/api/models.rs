@@ -1,7 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`.
 //!
 //! The list is the default provider's own (so clients show what the upstream really serves) plus
-//! the configured default model. An unreachable upstream must not break a client's model picker:
+//! the configured default model, plus every top-level agent (`owned_by: adk-llm-proxy`). An unreachable upstream must not break a client's model picker:
 //! the list then holds the default model alone and the log says why.
 
 use std::time::Duration;
@@ -73,6 +73,15 @@ async fn collect(state: &AppState) -> Vec<Value> {
             Vec::new()
         }
     };
+    // Top-level agents are models too: picking one in a chat UI runs that agent.
+    for (name, description) in state.agents().top_level() {
+        models.retain(|m| m.get("id").and_then(Value::as_str) != Some(name));
+        let mut agent = model_object(name, "adk-llm-proxy");
+        if !description.is_empty() {
+            agent["description"] = Value::String(description.to_string());
+        }
+        models.push(agent);
+    }
     let default = state.registry.default_model();
     if !models
         .iter()

@@ -27,6 +27,12 @@ pub struct Facts {
     pub key_name: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// The agent that served the request (none for plain proxying).
+    pub agent: Option<String>,
+    /// The agent session the request continued.
+    pub session_id: Option<String>,
+    /// Model calls the agent run made.
+    pub llm_calls: Option<u32>,
     pub stream: bool,
     pub cache: Option<&'static str>,
     /// When the proxy started calling the upstream: everything before is the proxy's own time.
@@ -224,6 +230,9 @@ impl Drop for LogOnDrop {
             key = facts.key_name.as_deref().unwrap_or("-"),
             provider = facts.provider.as_deref().unwrap_or("-"),
             model = facts.model.as_deref().unwrap_or("-"),
+            agent = facts.agent.as_deref().unwrap_or("-"),
+            session = facts.session_id.as_deref().unwrap_or("-"),
+            llm_calls = facts.llm_calls,
             stream = facts.stream,
             cache = facts.cache.unwrap_or("-"),
             latency_ms = latency.as_secs_f64() * 1000.0,
@@ -299,7 +308,10 @@ fn record_metrics(
         ("status", status.to_string()),
         ("provider", provider.clone()),
         ("model", model.clone()),
-        ("agent", "-".to_string()),
+        (
+            "agent",
+            facts.agent.clone().unwrap_or_else(|| "-".to_string()),
+        ),
         ("outcome", outcome.to_string()),
     ];
     ::metrics::counter!(metrics::REQUESTS, &labels).increment(1);

@@ -8,9 +8,16 @@ use serde_json::{Map, Value};
 use super::{Session, SessionError, SessionFuture, SessionService, state};
 use crate::event::Event;
 
-#[derive(Default)]
 pub struct InMemorySessionService {
     inner: Mutex<Stores>,
+    /// Sessions kept; when full, the least recently updated one is dropped to make room.
+    capacity: usize,
+}
+
+impl Default for InMemorySessionService {
+    fn default() -> Self {
+        Self::with_capacity(usize::MAX)
+    }
 }
 
 #[derive(Default)]
@@ -38,6 +45,13 @@ impl Stores {
 }
 
 impl InMemorySessionService {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Stores> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -59,6 +73,16 @@ impl SessionService for InMemorySessionService {
             let key = (app_name.to_string(), user_id.to_string(), id.clone());
             if stores.sessions.contains_key(&key) {
                 return Err(SessionError(format!("session '{id}' already exists")));
+            }
+            if stores.sessions.len() >= self.capacity {
+                let oldest = stores
+                    .sessions
+                    .iter()
+                    .min_by(|a, b| a.1.last_update_time.total_cmp(&b.1.last_update_time))
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    stores.sessions.remove(&oldest);
+                }
             }
             let split = state::split(&initial_state);
             let mut session = Session::new(app_name, user_id, &id);

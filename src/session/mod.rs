@@ -5,6 +5,7 @@
 //! ADK's rules, implemented once in [`Session::append`]: partial events are never stored; a
 //! state delta updates the session, user or app scope by prefix; `temp:` keys are never stored.
 
+pub mod identity;
 pub mod memory;
 pub mod sqlite;
 pub mod state;

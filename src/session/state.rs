@@ -71,6 +71,13 @@ pub fn apply(target: &mut Map<String, Value>, delta: &Map<String, Value>) {
     }
 }
 
+/// Merges one delta into another: later writes win, `null` (a deletion) is kept as a value.
+pub fn apply_keep_nulls(target: &mut Map<String, Value>, delta: &Map<String, Value>) {
+    for (key, value) in delta {
+        target.insert(key.clone(), value.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,12 @@ pub trait Tool: Send + Sync {
     fn parameters(&self) -> Value;
     fn run<'a>(&'a self, args: Value, ctx: &'a mut ToolContext<'_>) -> ToolFuture<'a>;
 
+    /// `Some(agent name)` for an agent used as a tool: the runtime runs it (streaming its work)
+    /// instead of calling [`Tool::run`].
+    fn as_agent(&self) -> Option<&str> {
+        None
+    }
+
     /// The OpenAI `tools[]` entry offered to the model.
     fn declaration(&self) -> Value {
         json!({"type": "function", "function": {

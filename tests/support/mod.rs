@@ -37,6 +37,18 @@ pub async fn start_proxy(yaml: &str) -> Proxy {
 }
 
 pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
+    serve_state(build_state(yaml, env).await).await
+}
+
+/// The proxy's state from test settings. Unless the YAML has its own `agents:` section, no agent
+/// files are loaded: the proxy-core tests run through the built-in transparent default agent.
+pub async fn build_state(yaml: &str, env: &[(&str, &str)]) -> AppState {
+    let yaml = if yaml.lines().any(|l| l.starts_with("agents:")) {
+        yaml.to_string()
+    } else {
+        format!("{yaml}\nagents:\n  dir: \"\"\n")
+    };
+    let yaml = yaml.as_str();
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -49,7 +61,11 @@ pub async fn start_proxy_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
         &|k| env.get(k).cloned(),
     )
     .expect("test settings are valid");
-    let state = AppState::build(config).await.expect("state");
+    AppState::build(config).await.expect("state")
+}
+
+/// Serves a built state on a loopback port.
+pub async fn serve_state(state: AppState) -> Proxy {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind proxy");

@@ -1,0 +1,167 @@
+//! What a model sees: the agent's instruction, the client's conversation, and what happened so
+//! far in this invocation.
+//!
+//! The client's `messages` are the history: chat clients resend the whole conversation every
+//! turn, so earlier turns come from there and the session adds only what the client never saw —
+//! this invocation's steps. An agent's own steps become assistant and tool messages; other
+//! agents' steps are rewritten as user-side context ("For context: [planner] said: …"), as ADK
+//! does, so a model never mistakes another agent's words or tool calls for its own.
+
+use serde_json::{Map, Value, json};
+
+use crate::event::{Event, Part};
+use crate::loader::IncludeContents;
+use crate::wire::Message;
+
+pub fn build(
+    agent: &str,
+    system: Option<String>,
+    include: IncludeContents,
+    client: &[Message],
+    events: &[Event],
+) -> Vec<Message> {
+    let mut out = Vec::with_capacity(client.len() + events.len() + 1);
+    if let Some(system) = system.filter(|s| !s.trim().is_empty()) {
+        out.push(message(json!({"role": "system", "content": system})));
+    }
+    match include {
+        IncludeContents::Default => out.extend(client.iter().cloned()),
+        IncludeContents::None => {
+            // Only the current turn: from the last user message on.
+            let start = client.iter().rposition(|m| m.role() == "user").unwrap_or(0);
+            out.extend(client[start..].iter().cloned());
+        }
+    }
+    for event in events {
+        if event.author == agent {
+            own_event(&mut out, event);
+        } else {
+            foreign_event(&mut out, event);
+        }
+    }
+    out
+}
+
+fn message(value: Value) -> Message {
+    match value {
+        Value::Object(map) => Message(map),
+        _ => Message(Map::new()),
+    }
+}
+
+fn arguments_text(arguments: &Value) -> String {
+    match arguments {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn own_event(out: &mut Vec<Message>, event: &Event) {
+    let Some(content) = &event.content else {
+        return;
+    };
+    let text = content.joined_text();
+    let calls: Vec<Value> = content
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall {
+                id,
+                name,
+                arguments,
+            } => Some(json!({"id": id, "type": "function",
+                "function": {"name": name, "arguments": arguments_text(arguments)}})),
+            _ => None,
+        })
+        .collect();
+    if !text.is_empty() || !calls.is_empty() {
+        let mut m = json!({"role": "assistant", "content": text});
+        if !calls.is_empty() {
+            m["tool_calls"] = Value::Array(calls);
+        }
+        out.push(message(m));
+    }
+    for part in &content.parts {
+        if let Part::ToolResult { id, response, .. } = part {
+            out.push(message(
+                json!({"role": "tool", "tool_call_id": id, "content": response.to_string()}),
+            ));
+        }
+    }
+}
+
+fn foreign_event(out: &mut Vec<Message>, event: &Event) {
+    let Some(content) = &event.content else {
+        return;
+    };
+    let mut lines = Vec::new();
+    for part in &content.parts {
+        match part {
+            Part::Text { text } if !text.trim().is_empty() => {
+                lines.push(format!("[{}] said: {text}", event.author))
+            }
+            Part::ToolCall {
+                name, arguments, ..
+            } => lines.push(format!(
+                "[{}] called tool `{name}` with parameters: {}",
+                event.author,
+                arguments_text(arguments)
+            )),
+            Part::ToolResult { name, response, .. } => lines.push(format!(
+                "[{}] `{name}` tool returned result: {response}",
+                event.author
+            )),
+            _ => {}
+        }
+    }
+    if !lines.is_empty() {
+        let text = format!("For context:\n{}", lines.join("\n"));
+        out.push(message(json!({"role": "user", "content": text})));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Content;
+
+    #[test]
+    fn own_steps_are_assistant_and_tool_messages_others_are_context() {
+        let client = vec![message(json!({"role": "user", "content": "hi"}))];
+        let plan = Event::new("i", "planner").with_content(Content::text("model", "1. greet"));
+        let call = Event::new("i", "writer").with_content(Content {
+            role: "model".into(),
+            parts: vec![Part::ToolCall {
+                id: "c1".into(),
+                name: "current_time".into(),
+                arguments: json!({}),
+            }],
+        });
+        let result = Event::new("i", "writer").with_content(Content {
+            role: "tool".into(),
+            parts: vec![Part::ToolResult {
+                id: "c1".into(),
+                name: "current_time".into(),
+                response: json!({"time": "12:00"}),
+            }],
+        });
+        let messages = build(
+            "writer",
+            Some("Be brief.".into()),
+            IncludeContents::Default,
+            &client,
+            &[plan, call, result],
+        );
+        let roles: Vec<&str> = messages.iter().map(Message::role).collect();
+        assert_eq!(roles, ["system", "user", "user", "assistant", "tool"]);
+        assert_eq!(
+            messages[2].text().as_deref(),
+            Some("For context:\n[planner] said: 1. greet")
+        );
+        assert_eq!(
+            messages[3].0["tool_calls"][0]["function"]["arguments"],
+            "{}"
+        );
+        assert_eq!(messages[4].0["tool_call_id"], "c1");
+    }
+}

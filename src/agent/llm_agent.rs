@@ -1,0 +1,518 @@
+//! `LlmAgent`: one model, its instruction and tools, in ADK's loop — call the model, run the
+//! tools it asked for, call it again with the results — until it answers, hands over to another
+//! agent (`transfer_to_agent`), asks the client to run one of the client's own tools, or
+//! escalates.
+//!
+//! Each model call streams: every upstream chunk becomes a partial event the client sees at once;
+//! the complete response follows as one event that goes into the session.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::context::InvocationContext;
+use super::{Agent, EventStream, RunError, agent_tool, history, instruction, run_agent};
+use crate::assemble::Assembler;
+use crate::event::{Content, Event, EventActions, Part};
+use crate::event_bridge::Channel;
+use crate::handler::{self, Answer};
+use crate::llm::Route;
+use crate::loader::{AgentClass, IncludeContents, StreamMode};
+use crate::tool::{Tool, ToolContext, run_tool};
+use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
+
+pub struct LlmAgent {
+    pub name: String,
+    pub description: String,
+    /// `provider/model`, its own or inherited from an ancestor; `None` = the request's model,
+    /// else the default.
+    pub model: Option<String>,
+    pub instruction: Option<String>,
+    pub tools: Vec<Arc<dyn Tool>>,
+    pub transfer: Option<Arc<dyn Tool>>,
+    /// (name, description) of the agents `transfer_to_agent` may name.
+    pub targets: Vec<(String, String)>,
+    pub sub_agents: Vec<String>,
+    pub output_key: Option<String>,
+    pub include_contents: IncludeContents,
+    pub generate_config: Map<String, Value>,
+    pub disallow_transfer_to_parent: bool,
+    pub stream: Option<StreamMode>,
+}
+
+impl LlmAgent {
+    /// An agent that sets nothing: the client's request, unchanged, to the request's model.
+    pub fn transparent(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            description: "Forwards the conversation to the requested model unchanged.".into(),
+            model: None,
+            instruction: None,
+            tools: Vec::new(),
+            transfer: None,
+            targets: Vec::new(),
+            sub_agents: Vec::new(),
+            output_key: None,
+            include_contents: IncludeContents::Default,
+            generate_config: Map::new(),
+            disallow_transfer_to_parent: false,
+            stream: None,
+        }
+    }
+
+    fn find_tool(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools
+            .iter()
+            .chain(self.transfer.iter())
+            .find(|t| t.name() == name)
+    }
+
+    fn route(&self, ctx: &InvocationContext) -> Result<Route, RunError> {
+        let model = self
+            .model
+            .as_deref()
+            .or(ctx.invocation.input.model.as_deref());
+        ctx.invocation
+            .registry
+            .resolve(model)
+            .map_err(RunError::Upstream)
+    }
+
+    /// The system text: the instruction with state filled in, then the transfer targets.
+    async fn system_text(&self, ctx: &InvocationContext) -> Result<Option<String>, RunError> {
+        let mut text = match &self.instruction {
+            Some(template) => {
+                let state = ctx.state().await;
+                instruction::render(template, &state, &self.name).map_err(RunError::Agent)?
+            }
+            None => String::new(),
+        };
+        if !self.targets.is_empty() {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(&format!("You are the agent `{}`.", self.name));
+            if !self.description.is_empty() {
+                text.push_str(&format!(" {}", self.description));
+            }
+            text.push_str(
+                "\n\nOther agents can take over the conversation when they are better suited:\n",
+            );
+            for (name, description) in &self.targets {
+                text.push_str(&format!("- `{name}`: {description}\n"));
+            }
+            text.push_str(
+                "\nIf one of them fits the request better than you, call the `transfer_to_agent` tool with its name and write nothing else. Otherwise answer yourself.",
+            );
+        }
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    async fn build_request(&self, ctx: &InvocationContext) -> Result<ChatRequest, RunError> {
+        let input = &ctx.invocation.input;
+        let system = self.system_text(ctx).await?;
+        let events = ctx.visible_events().await;
+        let messages = history::build(
+            &self.name,
+            system,
+            self.include_contents,
+            &input.messages,
+            &events,
+        );
+        let mut extra = input.params.clone();
+        let mut tools: Vec<Value> = self
+            .tools
+            .iter()
+            .chain(self.transfer.iter())
+            .map(|t| t.declaration())
+            .collect();
+        let own: HashSet<String> = self
+            .tools
+            .iter()
+            .chain(self.transfer.iter())
+            .map(|t| t.name().to_string())
+            .collect();
+        tools.extend(
+            input
+                .tools
+                .iter()
+                .filter(|t| {
+                    t.pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .is_none_or(|n| !own.contains(n))
+                })
+                .cloned(),
+        );
+        if input.tools.is_empty() {
+            // A client's tool_choice is about the client's tools; with none, it means nothing.
+            extra.remove("tool_choice");
+        }
+        if tools.is_empty() {
+            extra.remove("parallel_tool_calls");
+        } else {
+            extra.insert("tools".into(), Value::Array(tools));
+        }
+        overlay_generate_config(&mut extra, &self.generate_config);
+        extra.insert("stream_options".into(), json!({"include_usage": true}));
+        Ok(ChatRequest {
+            model: None,
+            messages,
+            stream: Some(true),
+            extra,
+        })
+    }
+
+    /// One model call, streamed as partial events; returns the complete response.
+    fn call_model(
+        self: &Arc<Self>,
+        ctx: &InvocationContext,
+        request: ChatRequest,
+        event_id: String,
+    ) -> impl futures_util::Stream<Item = Result<ModelOutput, RunError>> + Send + 'static {
+        let agent = self.clone();
+        let ctx = ctx.clone();
+        async_stream::try_stream! {
+            let route = agent.route(&ctx)?;
+            let invocation = &ctx.invocation;
+            let answer = handler::answer(&invocation.registry, request, route, &invocation.facts)
+                .await
+                .map_err(RunError::Upstream)?;
+            let mut assembler = Assembler::default();
+            match answer {
+                Answer::Stream { first, mut rest, .. } => {
+                    let mut next = Some(Ok(first));
+                    while let Some(chunk) = next {
+                        let chunk = chunk.map_err(RunError::Stream)?;
+                        assembler.push(&chunk);
+                        if let Some(event) = partial_event(&ctx, &agent.name, &event_id, &chunk) {
+                            yield ModelOutput::Partial(event);
+                        }
+                        next = rest.next().await;
+                    }
+                }
+                Answer::Complete { completion, .. } => {
+                    for chunk in crate::assemble::to_chunks(&completion, true) {
+                        assembler.push(&chunk);
+                    }
+                }
+            }
+            yield ModelOutput::Complete(assembler.finish());
+        }
+    }
+}
+
+enum ModelOutput {
+    Partial(Event),
+    Complete(ChatCompletion),
+}
+
+impl Agent for LlmAgent {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    fn class(&self) -> AgentClass {
+        AgentClass::LlmAgent
+    }
+    fn sub_agents(&self) -> &[String] {
+        &self.sub_agents
+    }
+    fn stream_mode(&self) -> Option<StreamMode> {
+        self.stream
+    }
+    fn disallows_transfer_to_parent(&self) -> bool {
+        self.disallow_transfer_to_parent
+    }
+
+    fn run(self: Arc<Self>, ctx: InvocationContext) -> EventStream {
+        Box::pin(async_stream::try_stream! {
+            let callbacks = ctx.callbacks();
+            loop {
+                ctx.invocation.budget.take_llm_call()?;
+                let mut request = self.build_request(&ctx).await?;
+                let event_id = format!("evt_{}", crate::ids::random_hex(16));
+
+                let mut short_circuit = None;
+                for callback in &callbacks {
+                    let mut cb = ctx.callback_context(&self.name).await;
+                    let answer = callback.before_model(&mut cb, &mut request).await;
+                    if let Some(event) = ctx.callback_event(&self.name, &mut cb, None) {
+                        yield ctx.emit(event);
+                    }
+                    if answer.is_some() {
+                        short_circuit = answer;
+                        break;
+                    }
+                }
+                let (mut content, usage) = match short_circuit {
+                    Some(content) => (content, None),
+                    None => {
+                        let mut outputs = Box::pin(self.call_model(&ctx, request, event_id.clone()));
+                        let mut complete = None;
+                        while let Some(output) = outputs.next().await {
+                            match output? {
+                                ModelOutput::Partial(event) => yield ctx.emit(event),
+                                ModelOutput::Complete(completion) => complete = Some(completion),
+                            }
+                        }
+                        let completion = complete.ok_or_else(|| {
+                            RunError::Agent("the model call ended without a response".into())
+                        })?;
+                        (content_of(&completion), completion.usage)
+                    }
+                };
+                for callback in &callbacks {
+                    let mut cb = ctx.callback_context(&self.name).await;
+                    let replaced = callback.after_model(&mut cb, &content).await;
+                    if let Some(event) = ctx.callback_event(&self.name, &mut cb, None) {
+                        yield ctx.emit(event);
+                    }
+                    if let Some(replaced) = replaced {
+                        content = replaced;
+                        break;
+                    }
+                }
+
+                let calls: Vec<(String, String, Value)> = content
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::ToolCall { id, name, arguments } => {
+                            Some((id.clone(), name.clone(), arguments.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let mut event = ctx.event(&self.name);
+                event.id = event_id;
+                event.usage = usage;
+                if calls.is_empty() {
+                    if let Some(key) = &self.output_key {
+                        event
+                            .actions
+                            .state_delta
+                            .insert(key.clone(), Value::String(content.joined_text()));
+                    }
+                    event.content = Some(content);
+                    yield ctx.emit(event);
+                    return;
+                }
+                event.content = Some(content);
+                yield ctx.emit(event);
+
+                // A call to one of the client's tools ends the turn: the client runs it and
+                // continues the conversation with the result, and this agent answers again.
+                let client_tools = &ctx.invocation.input.tool_names;
+                if calls
+                    .iter()
+                    .any(|(_, name, _)| client_tools.contains(name) && self.find_tool(name).is_none())
+                {
+                    return;
+                }
+
+                ctx.invocation.budget.take_tool_round()?;
+                let mut actions = EventActions::default();
+                let mut parts = Vec::new();
+                for (id, name, mut args) in calls {
+                    let mut result = None;
+                    for callback in &callbacks {
+                        let mut cb = ctx.callback_context(&self.name).await;
+                        let answer = callback.before_tool(&mut cb, &name, &mut args).await;
+                        merge_actions(&mut actions, std::mem::take(&mut cb.actions));
+                        if answer.is_some() {
+                            result = answer;
+                            break;
+                        }
+                    }
+                    let mut response = match (result, self.find_tool(&name)) {
+                        (Some(result), _) => result,
+                        (None, None) => json!({"error": format!(
+                            "unknown tool '{name}'; available: {}",
+                            self.tools.iter().chain(self.transfer.iter()).map(|t| t.name().to_string()).collect::<Vec<_>>().join(", ")
+                        )}),
+                        (None, Some(tool)) => match tool.as_agent() {
+                            Some(target) => {
+                                let (inner, mut events) = agent_tool::start(&ctx, target, &args).await?;
+                                while let Some(item) = events.next().await {
+                                    let mut item = item?;
+                                    inner.record(&item).await?;
+                                    item.store = false;
+                                    if ctx.channel != Channel::Hidden {
+                                        item.channel = Channel::Thought;
+                                    } else {
+                                        item.channel = Channel::Hidden;
+                                    }
+                                    yield item;
+                                }
+                                let (response, delta) = agent_tool::finish(&inner).await;
+                                crate::session::state::apply_keep_nulls(&mut actions.state_delta, &delta);
+                                response
+                            }
+                            None => {
+                                let mut state = ctx.state().await;
+                                crate::session::state::apply(&mut state, &actions.state_delta);
+                                let mut tool_actions = EventActions::default();
+                                let mut tool_ctx = ToolContext {
+                                    state: &state,
+                                    actions: &mut tool_actions,
+                                    agent_name: &self.name,
+                                    function_call_id: &id,
+                                };
+                                let timeout = ctx.invocation.budget.limits.tool_timeout();
+                                let response = run_tool(tool.as_ref(), args.clone(), &mut tool_ctx, timeout).await;
+                                merge_actions(&mut actions, tool_actions);
+                                response
+                            }
+                        },
+                    };
+                    for callback in &callbacks {
+                        let mut cb = ctx.callback_context(&self.name).await;
+                        let replaced = callback.after_tool(&mut cb, &name, &args, &response).await;
+                        merge_actions(&mut actions, std::mem::take(&mut cb.actions));
+                        if let Some(replaced) = replaced {
+                            response = replaced;
+                            break;
+                        }
+                    }
+                    parts.push(Part::ToolResult { id, name, response });
+                }
+                let transfer = actions.transfer_to_agent.clone();
+                let stop = actions.escalate || actions.skip_summarization;
+                let mut results = ctx.event(&self.name);
+                results.content = Some(Content { role: "tool".into(), parts });
+                results.actions = actions;
+                yield ctx.emit(results);
+
+                if let Some(target) = transfer {
+                    let agent = ctx.agents().get(&target).ok_or_else(|| {
+                        RunError::Agent(format!("transfer to unknown agent '{target}'"))
+                    })?;
+                    let mut events = run_agent(agent, ctx.clone());
+                    while let Some(item) = events.next().await {
+                        yield item?;
+                    }
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+fn merge_actions(into: &mut EventActions, from: EventActions) {
+    crate::session::state::apply_keep_nulls(&mut into.state_delta, &from.state_delta);
+    if from.transfer_to_agent.is_some() {
+        into.transfer_to_agent = from.transfer_to_agent;
+    }
+    into.escalate |= from.escalate;
+    into.skip_summarization |= from.skip_summarization;
+}
+
+/// A streamed fragment of the model's answer as a partial event (text and reasoning only; tool
+/// calls are shown once complete).
+fn partial_event(
+    ctx: &InvocationContext,
+    author: &str,
+    id: &str,
+    chunk: &ChatChunk,
+) -> Option<Event> {
+    let delta = &chunk.choices.first()?.delta;
+    let mut parts = Vec::new();
+    if let Some(text) = delta.reasoning_content.as_ref().filter(|t| !t.is_empty()) {
+        parts.push(Part::Reasoning { text: text.clone() });
+    }
+    if let Some(text) = delta.content.as_ref().filter(|t| !t.is_empty()) {
+        parts.push(Part::Text { text: text.clone() });
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut event = ctx.event(author);
+    event.id = id.to_string();
+    event.partial = true;
+    event.content = Some(Content {
+        role: "model".into(),
+        parts,
+    });
+    Some(event)
+}
+
+/// The complete response as event content: reasoning, text, tool calls (arguments parsed; text
+/// that is not JSON is kept as a string, and the tool reports it as invalid).
+fn content_of(completion: &ChatCompletion) -> Content {
+    let mut parts = Vec::new();
+    if let Some(choice) = completion.choices.first() {
+        let message = &choice.message;
+        if let Some(text) = message.reasoning_content.as_ref().filter(|t| !t.is_empty()) {
+            parts.push(Part::Reasoning { text: text.clone() });
+        }
+        if let Some(text) = message.content.as_ref().filter(|t| !t.is_empty()) {
+            parts.push(Part::Text { text: text.clone() });
+        }
+        for call in message.tool_calls.iter().flatten() {
+            let raw = call.function.arguments.trim();
+            let arguments = if raw.is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+            };
+            let id = if call.id.is_empty() {
+                format!("call_{}", crate::ids::random_hex(12))
+            } else {
+                call.id.clone()
+            };
+            parts.push(Part::ToolCall {
+                id,
+                name: call.function.name.clone(),
+                arguments,
+            });
+        }
+    }
+    Content {
+        role: "model".into(),
+        parts,
+    }
+}
+
+/// Lays an agent's `generate_content_config` over the client's parameters; ADK's names are
+/// translated to OpenAI's, anything else is passed as written.
+fn overlay_generate_config(params: &mut Map<String, Value>, config: &Map<String, Value>) {
+    for (key, value) in config {
+        let key = match key.as_str() {
+            "max_output_tokens" => "max_tokens",
+            "stop_sequences" => "stop",
+            "candidate_count" => continue,
+            other => other,
+        };
+        params.insert(key.to_string(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_config_wins_and_speaks_openai() {
+        let mut params = json!({"temperature": 1.0, "top_p": 0.5})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let config =
+            json!({"temperature": 0.2, "max_output_tokens": 100, "stop_sequences": ["END"]})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+        overlay_generate_config(&mut params, &config);
+        assert_eq!(
+            Value::Object(params),
+            json!({"temperature": 0.2, "top_p": 0.5, "max_tokens": 100, "stop": ["END"]})
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! The agents a server runs: built once from `agents/*.yaml` (at start and on SIGHUP), shared
+//! by every request. Knows the tree (parents, children), which agent serves a model name, and
+//! which agent answers a session's next turn.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Map;
+
+use super::Agent;
+use super::agent_tool::AgentTool;
+use super::callbacks::Callbacks;
+use super::llm_agent::LlmAgent;
+use super::workflow::{LoopAgent, ParallelAgent, SequentialAgent, Steps};
+use crate::config::Config;
+use crate::event::Event;
+use crate::llm::ProviderRegistry;
+use crate::loader::{AgentClass, AgentTree, LoadError, LoadedAgent};
+use crate::tool::builtins::TransferToAgent;
+use crate::tool::{Tool, ToolRegistry};
+
+/// Name of the built-in transparent agent, run through the runtime only when callbacks are
+/// registered (otherwise its requests take the direct proxy path).
+pub const BUILTIN_DEFAULT: &str = "default";
+
+struct Node {
+    agent: Arc<dyn Agent>,
+    parent: Option<String>,
+    /// A transparent agent (an LlmAgent that sets nothing) is served by plain proxying.
+    transparent: bool,
+}
+
+/// Which agent serves a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Plain proxying: the built-in transparent default agent.
+    Transparent,
+    /// A run of this top-level agent.
+    Agent(String),
+}
+
+#[derive(Default)]
+pub struct AgentSet {
+    nodes: HashMap<String, Node>,
+    /// Top-level agents (no parent), in name order: listed as models.
+    roots: Vec<String>,
+    default_agent: Option<String>,
+    callbacks: Vec<Arc<dyn Callbacks>>,
+}
+
+impl AgentSet {
+    /// Loads `agents.dir` (none when it is "" or missing) and checks models and `default_agent`.
+    pub fn load(config: &Config, registry: &ProviderRegistry) -> Result<Self, LoadError> {
+        let dir = config.agents.dir.trim();
+        let tree = if dir.is_empty() {
+            None
+        } else if !std::path::Path::new(dir).is_dir() {
+            tracing::warn!(
+                dir,
+                "no agents directory: only the default agent serves (set agents.dir or --agents-dir)"
+            );
+            None
+        } else {
+            Some(crate::loader::load_dir(
+                std::path::Path::new(dir),
+                std::path::Path::new(&config.agents.prompts_dir),
+                &ToolRegistry::with_builtins(),
+            )?)
+        };
+        let mut set = match tree {
+            Some(tree) => Self::from_tree(tree, registry)?,
+            None => Self::default(),
+        };
+        if let Some(name) = &config.agents.default_agent {
+            if !set.roots.contains(name) {
+                return Err(LoadError(format!(
+                    "{}: agents.default_agent: '{name}' is not a top-level agent in '{dir}' (known: {})",
+                    config.source.display(),
+                    set.roots.join(", ")
+                )));
+            }
+            set.default_agent = Some(name.clone());
+        }
+        Ok(set)
+    }
+
+    pub fn from_tree(tree: AgentTree, registry: &ProviderRegistry) -> Result<Self, LoadError> {
+        let mut nodes = HashMap::new();
+        for (name, loaded) in &tree.agents {
+            let fail = |field: &str, msg: String| {
+                LoadError(format!("{}: {field}: {msg}", loaded.file.display()))
+            };
+            if let Some(model) = &loaded.config.model {
+                registry
+                    .resolve(Some(model))
+                    .map_err(|e| fail("model", e.error.message.clone()))?;
+            }
+            let agent: Arc<dyn Agent> = match loaded.config.agent_class {
+                AgentClass::LlmAgent => Arc::new(llm_agent(&tree, name, loaded)),
+                AgentClass::SequentialAgent => Arc::new(SequentialAgent(Steps::new(
+                    &loaded.config,
+                    loaded.children.clone(),
+                ))),
+                AgentClass::ParallelAgent => Arc::new(ParallelAgent(Steps::new(
+                    &loaded.config,
+                    loaded.children.clone(),
+                ))),
+                AgentClass::LoopAgent => Arc::new(LoopAgent {
+                    steps: Steps::new(&loaded.config, loaded.children.clone()),
+                    max_iterations: loaded.config.max_iterations,
+                }),
+            };
+            let c = &loaded.config;
+            let transparent = c.agent_class == AgentClass::LlmAgent
+                && c.model.is_none()
+                && loaded
+                    .instruction
+                    .as_deref()
+                    .is_none_or(|i| i.trim().is_empty())
+                && loaded.tools.is_empty()
+                && loaded.agent_tools.is_empty()
+                && loaded.children.is_empty()
+                && loaded.parent.is_none()
+                && c.output_key.is_none()
+                && c.generate_content_config.as_ref().is_none_or(Map::is_empty)
+                && c.include_contents.is_none()
+                && c.stream.is_none();
+            nodes.insert(
+                name.clone(),
+                Node {
+                    agent,
+                    parent: loaded.parent.clone(),
+                    transparent,
+                },
+            );
+        }
+        Ok(Self {
+            nodes,
+            roots: tree.roots,
+            default_agent: None,
+            callbacks: Vec::new(),
+        })
+    }
+
+    /// Adds callbacks that run for every agent (in the order given). Kept across reloads by
+    /// [`AgentSet::with_callbacks_of`].
+    pub fn with_callbacks(mut self, callbacks: Vec<Arc<dyn Callbacks>>) -> Self {
+        self.callbacks.extend(callbacks);
+        self
+    }
+
+    /// Carries the callbacks registered in code over to a freshly loaded set.
+    pub fn with_callbacks_of(self, previous: &AgentSet) -> Self {
+        let callbacks = previous.callbacks.clone();
+        self.with_callbacks(callbacks)
+    }
+
+    pub fn callbacks(&self) -> &[Arc<dyn Callbacks>] {
+        &self.callbacks
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Agent>> {
+        match self.nodes.get(name) {
+            Some(node) => Some(node.agent.clone()),
+            None if name == BUILTIN_DEFAULT => Some(Arc::new(LlmAgent::transparent(name))),
+            None => None,
+        }
+    }
+
+    pub fn parent_of(&self, name: &str) -> Option<&str> {
+        self.nodes.get(name)?.parent.as_deref()
+    }
+
+    /// Top-level agents with their descriptions, for `GET /v1/models`.
+    pub fn top_level(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.roots.iter().filter_map(|name| {
+            let node = self.nodes.get(name)?;
+            Some((name.as_str(), node.agent.description()))
+        })
+    }
+
+    pub fn is_top_level(&self, name: &str) -> bool {
+        self.roots.iter().any(|r| r == name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// A top-level agent's name runs that agent; any other model goes to `default_agent`. An
+    /// agent that sets nothing — the built-in default — is plain proxying, so it takes the
+    /// proxy's direct path (no per-chunk event round trip) unless callbacks must see it.
+    pub fn target_for(&self, model: Option<&str>) -> Target {
+        let name = match model.filter(|m| self.is_top_level(m)) {
+            Some(name) => Some(name),
+            None => self.default_agent.as_deref(),
+        };
+        match name {
+            Some(name)
+                if !self.callbacks.is_empty()
+                    || !self.nodes.get(name).is_some_and(|n| n.transparent) =>
+            {
+                Target::Agent(name.to_string())
+            }
+            _ if !self.callbacks.is_empty() => Target::Agent(BUILTIN_DEFAULT.to_string()),
+            _ => Target::Transparent,
+        }
+    }
+
+    /// ADK's rule for a session's next turn: the agent that answered last answers again, if it
+    /// can hand the conversation back up the tree (it and its ancestors are LlmAgents that allow
+    /// transfer to their parent); otherwise the root starts over.
+    pub fn agent_to_run(&self, root: &str, events: &[Event]) -> String {
+        let last = events
+            .iter()
+            .rev()
+            .filter(|e| e.author != "user")
+            .find(|e| self.nodes.contains_key(&e.author) && self.root_of(&e.author) == root);
+        match last {
+            _ if !self.nodes.contains_key(root) => root.to_string(),
+            Some(event) if event.author == root || self.transferable(&event.author) => {
+                event.author.clone()
+            }
+            _ => root.to_string(),
+        }
+    }
+
+    fn root_of<'a>(&'a self, mut name: &'a str) -> &'a str {
+        while let Some(parent) = self.parent_of(name) {
+            name = parent;
+        }
+        name
+    }
+
+    fn transferable(&self, name: &str) -> bool {
+        let mut current = Some(name);
+        while let Some(agent) = current {
+            let Some(node) = self.nodes.get(agent) else {
+                return false;
+            };
+            if node.agent.class() != AgentClass::LlmAgent
+                || node.agent.disallows_transfer_to_parent()
+            {
+                return false;
+            }
+            current = node.parent.as_deref();
+        }
+        true
+    }
+}
+
+/// ADK's transfer targets: the sub-agents; the parent and the peers when the parent is an
+/// LlmAgent and they are not disallowed.
+fn transfer_targets(tree: &AgentTree, agent: &LoadedAgent) -> Vec<(String, String)> {
+    let describe = |name: &String| {
+        let description = tree
+            .agents
+            .get(name)
+            .map(|a| a.config.description.clone())
+            .unwrap_or_default();
+        (name.clone(), description)
+    };
+    let mut targets: Vec<(String, String)> = agent.children.iter().map(describe).collect();
+    if let Some(parent) = agent.parent.as_ref().and_then(|p| tree.agents.get(p))
+        && parent.config.agent_class == AgentClass::LlmAgent
+    {
+        if !agent.config.disallow_transfer_to_parent {
+            targets.push(describe(&parent.config.name));
+        }
+        if !agent.config.disallow_transfer_to_peers {
+            targets.extend(
+                parent
+                    .children
+                    .iter()
+                    .filter(|peer| **peer != agent.config.name)
+                    .map(describe),
+            );
+        }
+    }
+    targets
+}
+
+/// The model an LlmAgent uses: its own, else the nearest ancestor's.
+fn inherited_model(tree: &AgentTree, agent: &LoadedAgent) -> Option<String> {
+    let mut current = Some(agent);
+    while let Some(a) = current {
+        if let Some(model) = &a.config.model {
+            return Some(model.clone());
+        }
+        current = a.parent.as_ref().and_then(|p| tree.agents.get(p));
+    }
+    None
+}
+
+fn llm_agent(tree: &AgentTree, name: &str, loaded: &LoadedAgent) -> LlmAgent {
+    let targets = transfer_targets(tree, loaded);
+    let mut tools: Vec<Arc<dyn Tool>> = loaded.tools.clone();
+    for (_, reference) in &loaded.agent_tools {
+        if let Some(target) = reference.name.as_ref().and_then(|n| tree.agents.get(n)) {
+            tools.push(Arc::new(AgentTool::new(
+                &target.config.name,
+                &target.config.description,
+            )));
+        }
+    }
+    let transfer = (!targets.is_empty()).then(|| {
+        Arc::new(TransferToAgent {
+            targets: targets.clone(),
+        }) as Arc<dyn Tool>
+    });
+    let c = &loaded.config;
+    LlmAgent {
+        name: name.to_string(),
+        description: c.description.clone(),
+        model: inherited_model(tree, loaded),
+        instruction: loaded.instruction.clone(),
+        tools,
+        transfer,
+        targets,
+        sub_agents: loaded.children.clone(),
+        output_key: c.output_key.clone(),
+        include_contents: c.include_contents.unwrap_or_default(),
+        generate_config: c.generate_content_config.clone().unwrap_or_default(),
+        disallow_transfer_to_parent: c.disallow_transfer_to_parent,
+        stream: c.stream,
+    }
+}

@@ -1,0 +1,156 @@
+//! `POST /v1/chat/completions` for a request an agent serves: the model is a top-level agent's
+//! name, or `default_agent` is set. Admission (keys, limits) is the same as for plain proxying;
+//! then the Runner runs the agent and the chunks it renders go out as SSE or, for a
+//! non-streaming request, are assembled into one `chat.completion`.
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::AppState;
+use super::admission::{admit, check_model_allowed};
+use super::request_log::RequestFacts;
+use super::sse::{SseOptions, sse_response};
+use crate::agent::AgentSet;
+use crate::assemble::Assembler;
+use crate::auth::ClientKey;
+use crate::error::{ApiError, ErrorObject};
+use crate::event_bridge::ReasoningMode;
+use crate::llm::ChunkStream;
+use crate::runner::RunRequest;
+use crate::session::identity::{self, SESSION_HEADER};
+use crate::wire::ChatRequest;
+
+pub const REASONING_MODE_HEADER: &str = "x-reasoning-mode";
+
+pub async fn run(
+    state: &AppState,
+    facts: &RequestFacts,
+    client_key: Option<&ClientKey>,
+    headers: &HeaderMap,
+    request: ChatRequest,
+    agents: std::sync::Arc<AgentSet>,
+    root: String,
+) -> Result<Response, ApiError> {
+    let stream = request.is_stream();
+    // The client's model, when it is not the agent's name: the default agent serves it.
+    let model = request
+        .model
+        .clone()
+        .filter(|m| !m.trim().is_empty() && *m != root);
+    let shown_model = request.model.clone().unwrap_or_else(|| root.clone());
+    facts.update(|f| {
+        f.stream = stream;
+        f.agent = Some(root.clone());
+        f.model = Some(shown_model.clone());
+    });
+    if let Some(key) = client_key {
+        match &model {
+            Some(model) => {
+                let route = state.registry.resolve(Some(model))?;
+                check_model_allowed(key, Some(model), &route)?;
+            }
+            None if !key.may_use(&root) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorObject::new(
+                        format!("The API key '{}' may not use the agent '{root}'.", key.name),
+                        "invalid_request_error",
+                    )
+                    .with_param("model")
+                    .with_code("model_not_allowed"),
+                ));
+            }
+            None => {}
+        }
+    } else if let Some(model) = &model {
+        state.registry.resolve(Some(model))?;
+    }
+    if request.extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
+        return Err(ApiError::invalid_request(
+            "Agents produce one answer per request: n must be 1.",
+            Some("n"),
+            "unsupported_value",
+        ));
+    }
+    let mode = match headers
+        .get(REASONING_MODE_HEADER)
+        .map(|v| v.to_str().ok().and_then(ReasoningMode::parse))
+    {
+        None => state.config.reasoning.mode,
+        Some(Some(mode)) => mode,
+        Some(None) => {
+            return Err(ApiError::invalid_request(
+                "X-Reasoning-Mode must be one of reasoning_content, reasoning, think_tags, hidden.",
+                Some("X-Reasoning-Mode"),
+                "invalid_reasoning_mode",
+            ));
+        }
+    };
+    let session = identity::identify(
+        headers,
+        &request,
+        &root,
+        client_key.map(|k| k.name.as_str()),
+    )?;
+    facts.update(|f| f.session_id = Some(session.id.clone()));
+    let mut extra_headers = admit(state, facts, client_key).await?;
+    if let Ok(value) = HeaderValue::from_str(&session.id) {
+        extra_headers.push((HeaderName::from_static(SESSION_HEADER), value));
+    }
+    if let Ok(value) = HeaderValue::from_str(&root) {
+        extra_headers.push((HeaderName::from_static("x-adk-agent"), value));
+    }
+
+    let mut chunks = state
+        .runner
+        .start(RunRequest {
+            agents,
+            root: root.clone(),
+            request: &request,
+            model,
+            session,
+            mode,
+            facts: facts.clone(),
+        })
+        .await
+        .map_err(|e| e.to_api_error())?;
+    // Whatever fails before the first chunk still gets its own HTTP status.
+    let first = match chunks.next().await {
+        Some(Ok(first)) => first,
+        Some(Err(error)) => return Err(error.to_api_error()),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorObject::new("The agent produced no answer.", "agent_error")
+                    .with_code("agent_error"),
+            ));
+        }
+    };
+    let mut response = if stream {
+        let rest: ChunkStream = Box::pin(chunks.map(|item| item.map_err(|e| e.to_llm_error())));
+        let options = SseOptions {
+            keepalive: state.config.keepalive(),
+            idle_timeout: state.registry.default_provider().config.idle_timeout(),
+            shutdown: Some(state.lifecycle.clone()),
+        };
+        sse_response(first, rest, options, facts.clone())
+    } else {
+        let mut assembler = Assembler::default();
+        assembler.push(&first);
+        while let Some(item) = chunks.next().await {
+            assembler.push(&item.map_err(|e| e.to_api_error())?);
+        }
+        let completion = assembler.finish();
+        facts.first_token();
+        let usage = completion.usage.clone();
+        facts.update(|f| f.usage = usage);
+        Json(completion).into_response()
+    };
+    for (name, value) in extra_headers {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,198 @@
+//! The Runner: one request → one invocation of an agent over a session, rendered as OpenAI
+//! chunks.
+//!
+//! It loads (or creates) the session, picks the agent that answers this turn (ADK's rule: the
+//! one that answered last, if it may), records the client's new input as a `user` event, runs the
+//! agent, stores every complete event as it is produced (partial ones are only streamed), and
+//! renders each event through the [`EventBridge`] the moment it arrives.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use serde_json::{Map, Value};
+
+use crate::agent::context::{Budget, ClientInput, Invocation};
+use crate::agent::{AgentSet, InvocationContext, RunError, run_agent};
+use crate::api::request_log::RequestFacts;
+use crate::config::RuntimeSettings;
+use crate::event::{Content, Event, Part};
+use crate::event_bridge::{Channel, EventBridge, ReasoningMode};
+use crate::llm::ProviderRegistry;
+use crate::session::SessionService;
+use crate::session::identity::SessionKey;
+use crate::wire::{ChatChunk, ChatRequest, Message};
+
+/// Chunks of one run; an `Err` ends it (before the first chunk it is still an HTTP error).
+pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Send>>;
+
+pub struct Runner {
+    pub sessions: Arc<dyn SessionService>,
+    pub registry: Arc<ProviderRegistry>,
+    pub limits: RuntimeSettings,
+}
+
+pub struct RunRequest<'a> {
+    pub agents: Arc<AgentSet>,
+    /// The top-level agent (also the session's app name).
+    pub root: String,
+    pub request: &'a ChatRequest,
+    /// The model the client asked for, when it is not an agent's name.
+    pub model: Option<String>,
+    pub session: SessionKey,
+    pub mode: ReasoningMode,
+    pub facts: RequestFacts,
+}
+
+impl Runner {
+    pub async fn start(&self, run: RunRequest<'_>) -> Result<RunChunks, RunError> {
+        let session_error = |e: crate::session::SessionError| RunError::Session(e.0);
+        let (root, key) = (&run.root, &run.session);
+        let mut session = match self
+            .sessions
+            .get_session(root, &key.user, &key.id)
+            .await
+            .map_err(session_error)?
+        {
+            Some(session) => session,
+            None => match self
+                .sessions
+                .create_session(root, &key.user, Some(&key.id), Map::new())
+                .await
+            {
+                Ok(session) => session,
+                // Another request of the same new chat created it a moment ago.
+                Err(error) => self
+                    .sessions
+                    .get_session(root, &key.user, &key.id)
+                    .await
+                    .map_err(session_error)?
+                    .ok_or_else(|| session_error(error))?,
+            },
+        };
+        let agent_name = run.agents.agent_to_run(root, &session.events);
+        let agent = run
+            .agents
+            .get(&agent_name)
+            .ok_or_else(|| RunError::Agent(format!("agent '{agent_name}' is not loaded")))?;
+        let invocation_id = format!("inv_{}", crate::ids::random_hex(16));
+        if let Some(content) = new_input(&run.request.messages) {
+            let event = Event::new(&invocation_id, "user").with_content(content);
+            self.sessions
+                .append_event(&mut session, event)
+                .await
+                .map_err(session_error)?;
+        }
+        tracing::debug!(agent = %agent_name, session = %key.id, "agent run starts");
+        let input = ClientInput::from_request(run.request, run.model.clone());
+        let client_tools = input.tool_names.clone();
+        let include_usage = run.request.include_usage() || !run.request.is_stream();
+        let invocation = Arc::new(Invocation {
+            id: invocation_id,
+            session: tokio::sync::Mutex::new(session),
+            store: Some(self.sessions.clone()),
+            agents: run.agents.clone(),
+            registry: self.registry.clone(),
+            facts: run.facts.clone(),
+            budget: Arc::new(Budget::new(self.limits.clone())),
+            input,
+        });
+        let mut events = run_agent(agent, InvocationContext::new(invocation.clone()));
+        let mut bridge = EventBridge::new(
+            run.mode,
+            &format!("chatcmpl-{}", crate::ids::random_hex(24)),
+            crate::ids::unix_now(),
+            root,
+        )
+        .with_client_tools(client_tools);
+        let facts = run.facts.clone();
+        Ok(Box::pin(async_stream::stream! {
+            while let Some(item) = events.next().await {
+                match item {
+                    Ok(emitted) => {
+                        if let Err(error) = invocation.record(&emitted).await {
+                            yield Err(error);
+                            return;
+                        }
+                        for chunk in bridge.render(&emitted.event, emitted.channel) {
+                            yield Ok(chunk);
+                        }
+                    }
+                    Err(RunError::Limit(message)) => {
+                        tracing::warn!(%message, "agent run stopped at a limit");
+                        let notice = Event::new(&invocation.id, "runtime")
+                            .with_content(Content::text("model", format!("\n\n⚠️ {message}")));
+                        for chunk in bridge.render(&notice, Channel::Answer) {
+                            yield Ok(chunk);
+                        }
+                        bridge.mark_truncated();
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "agent run failed");
+                        yield Err(error);
+                        return;
+                    }
+                }
+            }
+            let calls = invocation.budget.llm_calls();
+            facts.update(|f| f.llm_calls = Some(calls));
+            for chunk in bridge.finish(include_usage) {
+                yield Ok(chunk);
+            }
+        }))
+    }
+}
+
+/// What the client added since the last assistant message: its new words, or the results of the
+/// client-side tools the agent asked for.
+fn new_input(messages: &[Message]) -> Option<Content> {
+    let start = messages
+        .iter()
+        .rposition(|m| m.role() == "assistant")
+        .map_or(0, |i| i + 1);
+    let tool_names: Map<String, Value> = messages[..start]
+        .iter()
+        .rev()
+        .find(|m| m.role() == "assistant")
+        .and_then(|m| m.tool_calls())
+        .into_iter()
+        .flatten()
+        .filter_map(|call| {
+            let id = call.get("id")?.as_str()?.to_string();
+            let name = call.pointer("/function/name")?.clone();
+            Some((id, name))
+        })
+        .collect();
+    let mut parts = Vec::new();
+    for message in &messages[start..] {
+        match message.role() {
+            "user" => {
+                if let Some(text) = message.text() {
+                    parts.push(Part::Text { text });
+                }
+            }
+            "tool" => {
+                let id = message
+                    .0
+                    .get("tool_call_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let text = message.text().unwrap_or_default();
+                let response = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                let name = tool_names
+                    .get(&id)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                parts.push(Part::ToolResult { id, name, response });
+            }
+            _ => {}
+        }
+    }
+    (!parts.is_empty()).then(|| Content {
+        role: "user".into(),
+        parts,
+    })
+}
