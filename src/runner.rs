@@ -102,7 +102,7 @@ impl Runner {
             run.mode,
             &format!("chatcmpl-{}", crate::ids::random_hex(24)),
             crate::ids::unix_now(),
-            root,
+            run.model.as_deref().unwrap_or(root),
         )
         .with_client_tools(client_tools);
         let facts = run.facts.clone();

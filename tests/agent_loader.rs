@@ -1,28 +1,14 @@
 //! `agents/*.yaml` loading (agent runtime, fourth slice): a valid tree, and every error naming
 //! the file and the field. Also keeps `agents/schema.json` in step with the Rust types.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
+
+use support::project;
 
 use adk_llm_proxy::loader::{AgentClass, load_dir, schema};
 use adk_llm_proxy::tool::ToolRegistry;
-
-/// A fresh directory with `agents/` and `prompts/` and the given files.
-fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("adk-loader-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    // `file:prompts/` is written as an absolute path so tests do not depend on the working
-    // directory (the proxy resolves it from its own, the project root).
-    let prompts = root.join("prompts");
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        let text = text.replace("file:prompts/", &format!("file:{}/", prompts.display()));
-        std::fs::write(path, text).expect("write");
-    }
-    std::fs::create_dir_all(root.join("agents")).expect("agents");
-    std::fs::create_dir_all(root.join("prompts")).expect("prompts");
-    root
-}
 
 fn load(root: &Path) -> Result<adk_llm_proxy::loader::AgentTree, String> {
     load_dir(

@@ -227,11 +227,11 @@ impl InvocationContext {
     }
 }
 
-/// ADK's rule: an event is visible on its own branch and on every branch below it.
+/// ADK's rule: an event is visible on its own branch and on every branch below it; an agent
+/// outside any branch (e.g. the step after a `ParallelAgent`) sees every branch.
 fn branch_visible(event_branch: Option<&str>, current: Option<&str>) -> bool {
     match (event_branch, current) {
-        (None, _) => true,
-        (Some(_), None) => false,
+        (None, _) | (_, None) => true,
         (Some(event), Some(current)) => {
             current == event
                 || current
@@ -252,6 +252,6 @@ mod tests {
         assert!(branch_visible(Some("p.a"), Some("p.a")));
         assert!(!branch_visible(Some("p.a"), Some("p.b")));
         assert!(!branch_visible(Some("p.a"), Some("p.ab")));
-        assert!(!branch_visible(Some("p.a"), None));
+        assert!(branch_visible(Some("p.a"), None));
     }
 }

@@ -384,3 +384,84 @@ impl SseTranscript {
             .collect()
     }
 }
+
+// ---- Scripted multi-call upstreams (agent runs) ----------------------------------------------
+
+/// Answers requests with `replies` in order; a request past the end gets a 500 saying so.
+pub fn script(replies: Vec<Reply>) -> impl Fn(&Recorded) -> Reply + Send + Sync + 'static {
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(replies));
+    move |_| {
+        queue
+            .lock()
+            .expect("script lock")
+            .pop_front()
+            .unwrap_or_else(|| {
+                Reply::error(
+                    500,
+                    json!({"error": {"message": "fake upstream: script exhausted", "type": "server_error"}}),
+                )
+            })
+    }
+}
+
+/// A streamed text answer with a usage chunk (what an agent's model call asks for).
+pub fn text_reply(text: &str, prompt: u64, completion: u64) -> Reply {
+    let mut steps = openai_text(&[text]);
+    steps.insert(steps.len() - 1, Step::Data(usage_chunk(prompt, completion)));
+    Reply::Sse(steps)
+}
+
+/// A streamed answer that calls tools `(id, name, arguments)`; each call's arguments arrive in two
+/// fragments, as real providers send them.
+pub fn tool_call_reply(calls: &[(&str, &str, Value)], prompt: u64, completion: u64) -> Reply {
+    let mut steps = vec![Step::Data(chunk(
+        json!({"role": "assistant", "content": null}),
+        None,
+    ))];
+    for (index, (id, name, arguments)) in calls.iter().enumerate() {
+        let text = arguments.to_string();
+        let (a, b) = text.split_at(text.len() / 2);
+        steps.push(Step::Data(chunk(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": a}}]}),
+            None,
+        )));
+        steps.push(Step::Data(chunk(
+            json!({"tool_calls": [{"index": index, "function": {"arguments": b}}]}),
+            None,
+        )));
+    }
+    steps.push(Step::Data(chunk(json!({}), Some("tool_calls"))));
+    steps.push(Step::Data(usage_chunk(prompt, completion)));
+    steps.push(Step::Data("[DONE]".into()));
+    Reply::Sse(steps)
+}
+
+impl Recorded {
+    /// The system message the model got (the agent's instruction), or "".
+    pub fn system(&self) -> String {
+        self.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "system")
+            .filter_map(|m| m["content"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Names of the tools offered.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["function"]["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// All message texts, one string (for "did the model see X" checks).
+    pub fn messages_text(&self) -> String {
+        self.body["messages"].to_string()
+    }
+}

@@ -11,6 +11,7 @@ use adk_llm_proxy::api::AppState;
 use adk_llm_proxy::config::{Config, Overrides, parse_settings};
 use adk_llm_proxy::server::serve_until;
 
+#[allow(unused_imports)]
 pub use fake_upstream::*;
 
 /// A running proxy; `base` is `http://127.0.0.1:<port>`.
@@ -76,6 +77,33 @@ pub async fn serve_state(state: AppState) -> Proxy {
     Proxy {
         base: format!("http://{addr}"),
     }
+}
+
+/// A fresh project directory with `agents/` and `prompts/` and the given files.
+pub fn project(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("adk-{}-{n}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    std::fs::create_dir_all(root.join("agents")).expect("agents");
+    std::fs::create_dir_all(root.join("prompts")).expect("prompts");
+    root
+}
+
+/// Settings with provider `up` at `base_url` and the agents of project `root`; `extra` is
+/// appended as top-level YAML (e.g. a `runtime:` section).
+pub fn agent_settings(base_url: &str, root: &Path, extra: &str) -> String {
+    format!(
+        "{}agents:\n  dir: \"{}\"\n  prompts_dir: \"{}\"\n{extra}",
+        settings_yaml("openai", base_url, ""),
+        root.join("agents").display(),
+        root.join("prompts").display()
+    )
 }
 
 pub fn client() -> reqwest::Client {
