@@ -244,9 +244,11 @@ impl EventBridge {
     /// Another agent's text or a tool line: prefixed with the agent's name when the speaker changes.
     fn thought(&mut self, out: &mut Vec<ChatChunk>, author: &str, text: &str) {
         let mut line = String::new();
+        let mut text = text;
         if self.last_thought_author.as_deref() != Some(author) {
             self.last_thought_author = Some(author.to_string());
             line.push_str(&format!("\n[{author}] "));
+            text = text.trim_start_matches('\n');
         }
         line.push_str(text);
         self.reasoning(out, &line);
@@ -413,7 +415,7 @@ mod tests {
             .collect();
         assert!(reasoning.contains("[plan] 1. look up"), "{reasoning}");
         assert!(
-            reasoning.contains("[writer] \n🔧 current_time({\"timezone\":\"UTC\"})"),
+            reasoning.contains("[writer] 🔧 current_time({\"timezone\":\"UTC\"})"),
             "{reasoning}"
         );
         assert!(

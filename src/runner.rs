@@ -136,7 +136,14 @@ impl Runner {
                 }
             }
             let calls = invocation.budget.llm_calls();
-            facts.update(|f| f.llm_calls = Some(calls));
+            let usage = bridge.usage().cloned();
+            facts.update(|f| {
+                f.llm_calls = Some(calls);
+                // The log and the token metrics count every model call of the run.
+                if usage.is_some() {
+                    f.usage = usage;
+                }
+            });
             for chunk in bridge.finish(include_usage) {
                 yield Ok(chunk);
             }

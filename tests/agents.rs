@@ -832,3 +832,114 @@ async fn session_state_carries_across_turns_and_a_restart_with_sqlite() {
     );
     assert!(db.exists());
 }
+
+/// A guard written as Rust callbacks: refuses one topic before any model call, marks every
+/// request it lets through, and hides tool results from the model.
+struct Guard;
+
+impl adk_llm_proxy::agent::Callbacks for Guard {
+    fn before_model<'a>(
+        &'a self,
+        _ctx: &'a mut adk_llm_proxy::agent::CallbackContext,
+        request: &'a mut adk_llm_proxy::wire::ChatRequest,
+    ) -> adk_llm_proxy::agent::callbacks::CallbackFuture<'a, Option<adk_llm_proxy::event::Content>>
+    {
+        Box::pin(async move {
+            let asks_for_password = request
+                .messages
+                .iter()
+                .any(|m| m.text().is_some_and(|t| t.contains("password")));
+            if asks_for_password {
+                return Some(adk_llm_proxy::event::Content::text(
+                    "model",
+                    "I can't help with passwords.",
+                ));
+            }
+            request.extra.insert("user".into(), json!("guarded"));
+            None
+        })
+    }
+
+    fn after_tool<'a>(
+        &'a self,
+        _ctx: &'a mut adk_llm_proxy::agent::CallbackContext,
+        _tool: &'a str,
+        _args: &'a Value,
+        _result: &'a Value,
+    ) -> adk_llm_proxy::agent::callbacks::CallbackFuture<'a, Option<Value>> {
+        Box::pin(async move { Some(json!({"hidden": true})) })
+    }
+}
+
+#[tokio::test]
+async fn callbacks_short_circuit_the_model_and_replace_tool_results() {
+    let up = FakeUpstream::start(script(vec![
+        tool_call_reply(&[("c", "current_time", json!({}))], 1, 1),
+        text_reply("done", 1, 1),
+    ]))
+    .await;
+    let root = project("callbacks", &[ASSISTANT, ASSISTANT_PROMPT]);
+    let state = build_state(
+        &agent_settings(&up.openai_base(), &root, ""),
+        &[("UP_KEY", "k")],
+    )
+    .await;
+    let agents = adk_llm_proxy::agent::AgentSet::load(&state.config, &state.registry)
+        .expect("agents")
+        .with_callbacks(vec![std::sync::Arc::new(Guard)]);
+    state.replace_agents(agents);
+    let proxy = serve_state(state).await;
+
+    // The transparent default agent runs through the runtime once callbacks are registered.
+    let sse = read_sse(
+        chat(&proxy, json!({"messages": user("my password is?"), "stream": true}), &[]).await,
+    )
+    .await;
+    assert_eq!(sse.content(), "I can't help with passwords.");
+    assert!(up.requests().is_empty(), "the model was never called");
+
+    let sse = read_sse(
+        chat(&proxy, json!({"model": "assistant", "messages": user("time?"), "stream": true}), &[]).await,
+    )
+    .await;
+    assert_eq!(sse.content(), "done");
+    let requests = up.requests();
+    assert_eq!(requests[0].body["user"], "guarded");
+    let tool_message = requests[1].body["messages"].as_array().expect("messages").last().cloned().expect("last");
+    assert_eq!(tool_message["content"], "{\"hidden\":true}");
+}
+
+#[tokio::test]
+async fn agents_work_over_ollama_too() {
+    let up = FakeUpstream::start(script(vec![
+        Reply::Ndjson(vec![
+            Step::Data(ollama_line(json!({"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": "current_time", "arguments": {"timezone": "UTC"}}}]}))),
+            Step::Data(ollama_done("stop", 3, 1)),
+        ]),
+        Reply::Ndjson(vec![
+            Step::Data(ollama_line(json!({"role": "assistant", "content": "Sunday"}))),
+            Step::Data(ollama_done("stop", 5, 1)),
+        ]),
+    ]))
+    .await;
+    let root = project("ollama-agent", &[ASSISTANT, ASSISTANT_PROMPT]);
+    let settings = format!(
+        "{}agents:\n  dir: \"{}\"\n  prompts_dir: \"{}\"\n",
+        settings_yaml("ollama", &up.ollama_base(), ""),
+        root.join("agents").display(),
+        root.join("prompts").display()
+    );
+    let proxy = start_proxy(&settings).await;
+    let sse = read_sse(
+        chat(&proxy, json!({"model": "assistant", "messages": user("day?"), "stream": true}), &[]).await,
+    )
+    .await;
+    assert_eq!(sse.content(), "Sunday");
+    assert!(sse.reasoning().contains("current_time"));
+    let requests = up.requests();
+    assert_eq!(requests[0].path, "/api/chat");
+    assert_eq!(requests[0].body["tools"][0]["function"]["name"], "current_time");
+    let messages = requests[1].body["messages"].as_array().expect("messages");
+    assert_eq!(messages.last().expect("last")["role"], "tool");
+}

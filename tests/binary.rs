@@ -440,3 +440,80 @@ async fn sigterm_drains_open_streams_within_the_grace_period() {
         .expect("status");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
+    // The shipped agents load with the shipped settings.
+    let (code, text) = run_to_end(command(&["check"]).env("OPENAI_API_KEY", "sk-test")).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("top-level: assistant, critic_loop, editor, fact_checker, planner, router"),
+        "{text}"
+    );
+
+    let up = FakeUpstream::start(|_| Reply::error(404, json!({"error": "no"}))).await;
+    let settings = write_settings(
+        "agents.yaml",
+        &settings_yaml("openai", &up.openai_base(), ""),
+    );
+    let settings = settings.to_str().expect("path");
+    let broken = project(
+        "broken-agents",
+        &[(
+            "agents/bad.yaml",
+            "name: bad\ntools:\n  - name: no_such_tool\n",
+        )],
+    );
+    let broken_dir = broken.join("agents");
+    let broken_dir = broken_dir.to_str().expect("path");
+    for args in [
+        vec!["--config", settings, "--agents-dir", broken_dir, "check"],
+        vec!["--config", settings, "-agents-dir", broken_dir, "--port", "0"],
+    ] {
+        let (code, text) = run_to_end(command(&args).env("UP_KEY", "k")).await;
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains("bad.yaml: tools[0]: unknown tool 'no_such_tool'"),
+            "{text}"
+        );
+    }
+    // SIGHUP picks up a new agent file.
+    let live = project(
+        "live-agents",
+        &[("agents/first.yaml", "name: first\ninstruction: one\n")],
+    );
+    let live_dir = live.join("agents");
+    let mut cmd = command(&[
+        "--config",
+        settings,
+        "--agents-dir",
+        live_dir.to_str().expect("path"),
+        "--port",
+        "0",
+    ]);
+    cmd.env("UP_KEY", "k");
+    let proxy = start(cmd).await;
+    let ids = |list: Value| -> Vec<String> {
+        list["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["owned_by"] == "adk-llm-proxy")
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(ids(get_json(&format!("{}/v1/models", proxy.base), None).await), ["first"]);
+    std::fs::write(live_dir.join("second.yaml"), "name: second\ninstruction: two\n").expect("write");
+    signal(&proxy.child, "HUP");
+    let started = Instant::now();
+    loop {
+        let now = ids(get_json(&format!("{}/v1/models", proxy.base), None).await);
+        if now == ["first", "second"] {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "not reloaded: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = proxy.stop().await;
+    assert!(log.contains("reloaded agents on SIGHUP"), "{log}");
+}

@@ -25,6 +25,18 @@ fn script(req: &Recorded) -> Reply {
             json!({"object": "list", "data": [{"id": "up-a", "object": "model", "created": 1, "owned_by": "org"}]}),
         );
     }
+    // The shipped `planner` agent's two steps, told apart by their instructions.
+    let system = req.system();
+    if system.starts_with("You plan; you do not answer.") {
+        let mut steps = openai_text(&["1. Say hello", "\n2. Be brief"]);
+        steps.insert(steps.len() - 1, Step::Data(usage_chunk(3, 2)));
+        return Reply::Sse(steps);
+    }
+    if system.starts_with("Answer the user's latest message.") {
+        let mut steps = openai_text(&["Hello from ", "the planner"]);
+        steps.insert(steps.len() - 1, Step::Data(usage_chunk(5, 3)));
+        return Reply::Sse(steps);
+    }
     let model = req.body["model"].as_str().unwrap_or("");
     let stream = req.body["stream"] == true;
     if let Some(status) = model.strip_prefix('e').and_then(|s| s.parse::<u16>().ok()) {
@@ -94,7 +106,13 @@ async fn official_openai_python_sdk_works_against_the_proxy() {
         return;
     };
     let up = FakeUpstream::start(script).await;
-    let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    // The repository's own agents, so the SDK also meets the shipped `planner`.
+    let proxy = start_proxy(&agent_settings(
+        &up.openai_base(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "",
+    ))
+    .await;
     let script_path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_sdk_check.py");
     let output = tokio::process::Command::new(&python)

@@ -176,6 +176,7 @@ impl LlmAgent {
         async_stream::try_stream! {
             let route = agent.route(&ctx)?;
             let invocation = &ctx.invocation;
+            invocation.facts.record_route(&route);
             let answer = handler::answer(&invocation.registry, request, route, &invocation.facts)
                 .await
                 .map_err(RunError::Upstream)?;

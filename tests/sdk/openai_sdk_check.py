@@ -23,6 +23,7 @@ def check(condition, message):
 # models.list
 ids = [m.id for m in client.models.list()]
 check("test-model" in ids and "up-a" in ids, f"models.list ids: {ids}")
+check("planner" in ids, f"agents are models: {ids}")
 
 # non-stream
 completion = client.chat.completions.create(model="text", messages=[{"role": "user", "content": "hi"}])
@@ -72,6 +73,23 @@ for c in client.chat.completions.create(model="reason", messages=[{"role": "user
         content += delta.content or ""
 check(reasoning == "Thinking it over.", f"reasoning_content: {reasoning!r}")
 check(content == "42", f"content after reasoning: {content!r}")
+
+# the shipped planner agent: the plan streams live as reasoning_content, the answer as content
+reasoning = ""
+content = ""
+last = None
+for c in client.chat.completions.create(model="planner", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}):
+    last = c
+    if c.choices:
+        delta = c.choices[0].delta
+        reasoning += (delta.model_extra or {}).get("reasoning_content") or ""
+        content += delta.content or ""
+check("[planning_step] 1. Say hello\n2. Be brief" in reasoning, f"planner reasoning: {reasoning!r}")
+check(content == "Hello from the planner", f"planner content: {content!r}")
+check(last.usage.total_tokens == 13, f"planner usage sums both model calls: {last.usage}")
+whole = client.chat.completions.create(model="planner", messages=[{"role": "user", "content": "hi again"}])
+check(whole.choices[0].message.content == "Hello from the planner", f"planner non-stream: {whole}")
+check("1. Say hello" in (whole.choices[0].message.model_extra or {}).get("reasoning_content", ""), f"planner non-stream reasoning: {whole}")
 
 # error classes
 for model, cls, status in [("e400", openai.BadRequestError, 400), ("e429", openai.RateLimitError, 429), ("e500", openai.InternalServerError, 500)]:
