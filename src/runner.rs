@@ -26,6 +26,10 @@ use crate::wire::{ChatChunk, ChatRequest, Message};
 /// Chunks of one run; an `Err` ends it (before the first chunk it is still an HTTP error).
 pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Send>>;
 
+/// Events of a session a turn loads: enough to find the agent that answered last (earlier turns
+/// come from the client's messages).
+const RECENT_EVENTS: usize = 100;
+
 pub struct Runner {
     pub sessions: Arc<dyn SessionService>,
     pub registry: Arc<ProviderRegistry>,
@@ -50,7 +54,7 @@ impl Runner {
         let (root, key) = (&run.root, &run.session);
         let mut session = match self
             .sessions
-            .get_session(root, &key.user, &key.id)
+            .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
             .await
             .map_err(session_error)?
         {
@@ -64,7 +68,7 @@ impl Runner {
                 // Another request of the same new chat created it a moment ago.
                 Err(error) => self
                     .sessions
-                    .get_session(root, &key.user, &key.id)
+                    .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
                     .await
                     .map_err(session_error)?
                     .ok_or_else(|| session_error(error))?,

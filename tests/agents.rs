@@ -892,20 +892,35 @@ async fn callbacks_short_circuit_the_model_and_replace_tool_results() {
 
     // The transparent default agent runs through the runtime once callbacks are registered.
     let sse = read_sse(
-        chat(&proxy, json!({"messages": user("my password is?"), "stream": true}), &[]).await,
+        chat(
+            &proxy,
+            json!({"messages": user("my password is?"), "stream": true}),
+            &[],
+        )
+        .await,
     )
     .await;
     assert_eq!(sse.content(), "I can't help with passwords.");
     assert!(up.requests().is_empty(), "the model was never called");
 
     let sse = read_sse(
-        chat(&proxy, json!({"model": "assistant", "messages": user("time?"), "stream": true}), &[]).await,
+        chat(
+            &proxy,
+            json!({"model": "assistant", "messages": user("time?"), "stream": true}),
+            &[],
+        )
+        .await,
     )
     .await;
     assert_eq!(sse.content(), "done");
     let requests = up.requests();
     assert_eq!(requests[0].body["user"], "guarded");
-    let tool_message = requests[1].body["messages"].as_array().expect("messages").last().cloned().expect("last");
+    let tool_message = requests[1].body["messages"]
+        .as_array()
+        .expect("messages")
+        .last()
+        .cloned()
+        .expect("last");
     assert_eq!(tool_message["content"], "{\"hidden\":true}");
 }
 
@@ -913,12 +928,16 @@ async fn callbacks_short_circuit_the_model_and_replace_tool_results() {
 async fn agents_work_over_ollama_too() {
     let up = FakeUpstream::start(script(vec![
         Reply::Ndjson(vec![
-            Step::Data(ollama_line(json!({"role": "assistant", "content": "", "tool_calls": [
-                {"function": {"name": "current_time", "arguments": {"timezone": "UTC"}}}]}))),
+            Step::Data(ollama_line(
+                json!({"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": "current_time", "arguments": {"timezone": "UTC"}}}]}),
+            )),
             Step::Data(ollama_done("stop", 3, 1)),
         ]),
         Reply::Ndjson(vec![
-            Step::Data(ollama_line(json!({"role": "assistant", "content": "Sunday"}))),
+            Step::Data(ollama_line(
+                json!({"role": "assistant", "content": "Sunday"}),
+            )),
             Step::Data(ollama_done("stop", 5, 1)),
         ]),
     ]))
@@ -932,14 +951,22 @@ async fn agents_work_over_ollama_too() {
     );
     let proxy = start_proxy(&settings).await;
     let sse = read_sse(
-        chat(&proxy, json!({"model": "assistant", "messages": user("day?"), "stream": true}), &[]).await,
+        chat(
+            &proxy,
+            json!({"model": "assistant", "messages": user("day?"), "stream": true}),
+            &[],
+        )
+        .await,
     )
     .await;
     assert_eq!(sse.content(), "Sunday");
     assert!(sse.reasoning().contains("current_time"));
     let requests = up.requests();
     assert_eq!(requests[0].path, "/api/chat");
-    assert_eq!(requests[0].body["tools"][0]["function"]["name"], "current_time");
+    assert_eq!(
+        requests[0].body["tools"][0]["function"]["name"],
+        "current_time"
+    );
     let messages = requests[1].body["messages"].as_array().expect("messages");
     assert_eq!(messages.last().expect("last")["role"], "tool");
 }

@@ -468,7 +468,14 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
     let broken_dir = broken_dir.to_str().expect("path");
     for args in [
         vec!["--config", settings, "--agents-dir", broken_dir, "check"],
-        vec!["--config", settings, "-agents-dir", broken_dir, "--port", "0"],
+        vec![
+            "--config",
+            settings,
+            "-agents-dir",
+            broken_dir,
+            "--port",
+            "0",
+        ],
     ] {
         let (code, text) = run_to_end(command(&args).env("UP_KEY", "k")).await;
         assert_eq!(code, 2, "{text}");
@@ -502,8 +509,15 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
             .filter_map(|m| m["id"].as_str().map(str::to_string))
             .collect()
     };
-    assert_eq!(ids(get_json(&format!("{}/v1/models", proxy.base), None).await), ["first"]);
-    std::fs::write(live_dir.join("second.yaml"), "name: second\ninstruction: two\n").expect("write");
+    assert_eq!(
+        ids(get_json(&format!("{}/v1/models", proxy.base), None).await),
+        ["first"]
+    );
+    std::fs::write(
+        live_dir.join("second.yaml"),
+        "name: second\ninstruction: two\n",
+    )
+    .expect("write");
     signal(&proxy.child, "HUP");
     let started = Instant::now();
     loop {
@@ -511,7 +525,10 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
         if now == ["first", "second"] {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "not reloaded: {now:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not reloaded: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let log = proxy.stop().await;

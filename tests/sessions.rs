@@ -136,6 +136,33 @@ async fn scopes_and_events(store: &dyn SessionService) {
             .expect("get")
             .is_none()
     );
+    // A turn loads only the recent past: newest events, oldest first, state complete.
+    let mut recent = store
+        .create_session("app", "ann", Some("long"), obj(json!({"k": 1})))
+        .await
+        .expect("create");
+    for i in 0..5 {
+        store
+            .append_event(
+                &mut recent,
+                event_with_delta("a", &format!("e{i}"), json!({})),
+            )
+            .await
+            .expect("append");
+    }
+    let tail = store
+        .get_recent_session("app", "ann", "long", 2)
+        .await
+        .expect("get")
+        .expect("exists");
+    let texts: Vec<String> = tail
+        .events
+        .iter()
+        .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
+        .collect();
+    assert_eq!(texts, ["e3", "e4"]);
+    assert_eq!(tail.state["k"], 1);
+
     let mut gone: Session = loaded;
     assert!(
         store

@@ -6,12 +6,17 @@
 use std::process::Stdio;
 
 pub async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String) {
+    start_proxy_with(upstream_base, "").await
+}
+
+/// Like [`start_proxy`], with `extra` appended to the settings (top-level YAML).
+pub async fn start_proxy_with(upstream_base: &str, extra: &str) -> (tokio::process::Child, String) {
     let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let settings = dir.join("settings.yaml");
     std::fs::write(
         &settings,
-        format!("defaults: {{ provider: up, model: bench }}\nproviders:\n  up: {{ kind: openai, base_url: \"{upstream_base}\" }}\n"),
+        format!("defaults: {{ provider: up, model: bench }}\nproviders:\n  up: {{ kind: openai, base_url: \"{upstream_base}\" }}\n{extra}"),
     )
     .expect("settings");
     // The proxy logs (one access line per request, as in production) go to a file, not a pipe

@@ -28,9 +28,26 @@ struct Stores {
     apps: HashMap<String, Map<String, Value>>,
 }
 
+/// Events kept per session in memory; older ones are dropped (the state stays). Bounds the memory
+/// of long chats; the SQLite store keeps everything.
+pub const EVENTS_KEPT: usize = 1000;
+
 impl Stores {
     fn merged(&self, session: &Session) -> Session {
-        let mut out = session.clone();
+        self.merged_recent(session, usize::MAX)
+    }
+
+    /// A copy with the newest `max_events` events and the user and app scopes merged in.
+    fn merged_recent(&self, session: &Session, max_events: usize) -> Session {
+        let skip = session.events.len().saturating_sub(max_events);
+        let mut out = Session {
+            id: session.id.clone(),
+            app_name: session.app_name.clone(),
+            user_id: session.user_id.clone(),
+            state: session.state.clone(),
+            events: session.events[skip..].to_vec(),
+            last_update_time: session.last_update_time,
+        };
         if let Some(app) = self.apps.get(&session.app_name) {
             state::apply(&mut out.state, app);
         }
@@ -116,6 +133,22 @@ impl SessionService for InMemorySessionService {
         Box::pin(std::future::ready(Ok(found)))
     }
 
+    fn get_recent_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: &'a str,
+        max_events: usize,
+    ) -> SessionFuture<'a, Option<Session>> {
+        let stores = self.lock();
+        let key = (app_name.to_string(), user_id.to_string(), id.to_string());
+        let found = stores
+            .sessions
+            .get(&key)
+            .map(|s| stores.merged_recent(s, max_events));
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
     fn append_event<'a>(&'a self, session: &'a mut Session, event: Event) -> SessionFuture<'a, ()> {
         let appended = session.append(&event);
         let result = match appended.stored {
@@ -131,6 +164,10 @@ impl SessionService for InMemorySessionService {
                     None => Err(SessionError(format!("session '{}' not found", session.id))),
                     Some(kept) => {
                         kept.events.push(stored);
+                        if kept.events.len() > EVENTS_KEPT {
+                            let extra = kept.events.len() - EVENTS_KEPT;
+                            kept.events.drain(..extra);
+                        }
                         kept.state = session.session_scoped_state();
                         kept.last_update_time = session.last_update_time;
                         state::apply(

@@ -105,6 +105,25 @@ pub trait SessionService: Send + Sync {
         id: &'a str,
     ) -> SessionFuture<'a, Option<Session>>;
 
+    /// Like [`SessionService::get_session`] with only the newest `max_events` events: a turn
+    /// needs the state and the recent past, not a long chat's whole history.
+    fn get_recent_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: &'a str,
+        max_events: usize,
+    ) -> SessionFuture<'a, Option<Session>> {
+        Box::pin(async move {
+            let mut session = self.get_session(app_name, user_id, id).await?;
+            if let Some(session) = &mut session {
+                let extra = session.events.len().saturating_sub(max_events);
+                session.events.drain(..extra);
+            }
+            Ok(session)
+        })
+    }
+
     /// Applies and stores one event (partial events: applied to nothing, stored nowhere).
     fn append_event<'a>(&'a self, session: &'a mut Session, event: Event) -> SessionFuture<'a, ()>;
 

@@ -131,6 +131,17 @@ fn load(
     user: &str,
     id: &str,
 ) -> Result<Option<Session>, SessionError> {
+    load_recent(conn, app, user, id, None)
+}
+
+/// The session with its newest `limit` events (all when `None`), oldest first.
+fn load_recent(
+    conn: &Connection,
+    app: &str,
+    user: &str,
+    id: &str,
+    limit: Option<usize>,
+) -> Result<Option<Session>, SessionError> {
     let row: Option<(String, f64)> = conn
         .query_row(
             "SELECT state, update_time FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id = ?3",
@@ -148,11 +159,16 @@ fn load(
         .ok()
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default();
+    let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut statement = conn
-        .prepare("SELECT event FROM events WHERE app_name = ?1 AND user_id = ?2 AND session_id = ?3 ORDER BY seq")
+        .prepare(
+            "SELECT event FROM (SELECT seq, event FROM events
+               WHERE app_name = ?1 AND user_id = ?2 AND session_id = ?3
+               ORDER BY seq DESC LIMIT ?4) ORDER BY seq",
+        )
         .map_err(db_error)?;
     let events = statement
-        .query_map(params![app, user, id], |row| row.get::<_, String>(0))
+        .query_map(params![app, user, id, limit], |row| row.get::<_, String>(0))
         .map_err(db_error)?;
     for event in events {
         let text = event.map_err(db_error)?;
@@ -214,6 +230,17 @@ impl SessionService for SqliteSessionService {
     ) -> SessionFuture<'a, Option<Session>> {
         let (app, user, id) = (app_name.to_string(), user_id.to_string(), id.to_string());
         self.run(move |conn| load(conn, &app, &user, &id))
+    }
+
+    fn get_recent_session<'a>(
+        &'a self,
+        app_name: &'a str,
+        user_id: &'a str,
+        id: &'a str,
+        max_events: usize,
+    ) -> SessionFuture<'a, Option<Session>> {
+        let (app, user, id) = (app_name.to_string(), user_id.to_string(), id.to_string());
+        self.run(move |conn| load_recent(conn, &app, &user, &id, Some(max_events)))
     }
 
     fn append_event<'a>(&'a self, session: &'a mut Session, event: Event) -> SessionFuture<'a, ()> {
