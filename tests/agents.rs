@@ -974,7 +974,11 @@ async fn agents_work_over_ollama_too() {
 #[tokio::test]
 async fn disallowed_transfer_back_sends_the_next_turn_to_the_root() {
     let up = FakeUpstream::start(script(vec![
-        tool_call_reply(&[("t1", "transfer_to_agent", json!({"agent_name": "solo"}))], 1, 1),
+        tool_call_reply(
+            &[("t1", "transfer_to_agent", json!({"agent_name": "solo"}))],
+            1,
+            1,
+        ),
         text_reply("solo answers", 1, 1),
         text_reply("root again", 1, 1),
     ]))
@@ -996,12 +1000,28 @@ async fn disallowed_transfer_back_sends_the_next_turn_to_the_root() {
     let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
     let headers = [("X-Session-Id", "s-1")];
     let body = json!({"model": "desk", "messages": user("x"), "stream": true});
-    assert_eq!(read_sse(chat(&proxy, body.clone(), &headers).await).await.content(), "solo answers");
-    assert_eq!(read_sse(chat(&proxy, body, &headers).await).await.content(), "root again");
+    assert_eq!(
+        read_sse(chat(&proxy, body.clone(), &headers).await)
+            .await
+            .content(),
+        "solo answers"
+    );
+    assert_eq!(
+        read_sse(chat(&proxy, body, &headers).await).await.content(),
+        "root again"
+    );
     let requests = up.requests();
-    assert_eq!(requests[1].system(), "solo", "no transfer targets, no transfer prompt");
+    assert_eq!(
+        requests[1].system(),
+        "solo",
+        "no transfer targets, no transfer prompt"
+    );
     assert!(requests[1].tool_names().is_empty());
-    assert_eq!(requests[2].system().lines().next(), Some("desk"), "the root answers the next turn");
+    assert_eq!(
+        requests[2].system().lines().next(),
+        Some("desk"),
+        "the root answers the next turn"
+    );
 }
 
 #[tokio::test]
@@ -1024,8 +1044,14 @@ async fn stream_overrides_include_contents_and_a_parallel_answer() {
                 "agents/steps.yaml",
                 "name: steps\nagent_class: SequentialAgent\nsub_agents:\n  - name: loud\n  - name: quiet\n",
             ),
-            ("agents/loud.yaml", "name: loud\ninstruction: loud\nstream: content\ninclude_contents: none\n"),
-            ("agents/quiet.yaml", "name: quiet\ninstruction: quiet\nstream: hidden\n"),
+            (
+                "agents/loud.yaml",
+                "name: loud\ninstruction: loud\nstream: content\ninclude_contents: none\n",
+            ),
+            (
+                "agents/quiet.yaml",
+                "name: quiet\ninstruction: quiet\nstream: hidden\n",
+            ),
             (
                 "agents/both.yaml",
                 "name: both\nagent_class: ParallelAgent\nsub_agents:\n  - name: north\n  - name: south\n",
@@ -1040,17 +1066,37 @@ async fn stream_overrides_include_contents_and_a_parallel_answer() {
         {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": "second question"}
     ]);
-    let sse = read_sse(chat(&proxy, json!({"model": "steps", "messages": history, "stream": true}), &[]).await).await;
+    let sse = read_sse(
+        chat(
+            &proxy,
+            json!({"model": "steps", "messages": history, "stream": true}),
+            &[],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(sse.content(), "shown as content");
     assert!(!sse.raw.contains("never shown"));
-    let loud = up.requests().into_iter().find(|r| r.system() == "loud").expect("loud");
+    let loud = up
+        .requests()
+        .into_iter()
+        .find(|r| r.system() == "loud")
+        .expect("loud");
     assert_eq!(
         loud.body["messages"],
         json!([{"role": "system", "content": "loud"}, {"role": "user", "content": "second question"}]),
         "include_contents: none sends only the current turn"
     );
 
-    let sse = read_sse(chat(&proxy, json!({"model": "both", "messages": user("x"), "stream": true}), &[]).await).await;
+    let sse = read_sse(
+        chat(
+            &proxy,
+            json!({"model": "both", "messages": user("x"), "stream": true}),
+            &[],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(sse.content(), "**north**\n\nN\n\n**south**\n\nS");
     assert!(sse.reasoning().contains("[north] N") && sse.reasoning().contains("[south] S"));
 }

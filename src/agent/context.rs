@@ -89,6 +89,9 @@ impl ClientInput {
             .map(str::to_string)
             .collect();
         params.remove("stream_options");
+        // `metadata` names the chat for the proxy (session identity); OpenAI refuses it upstream
+        // unless `store` is set.
+        params.remove("metadata");
         Self {
             messages: request.messages.clone(),
             params,
