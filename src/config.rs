@@ -39,6 +39,12 @@ pub struct Settings {
     pub sessions: SessionSettings,
     #[serde(default)]
     pub reasoning: ReasoningSettings,
+    /// Pre- and post-processing for every request.
+    #[serde(default)]
+    pub pipeline: crate::pipeline::PipelineConfig,
+    /// Per-model settings, by model name or glob (`gpt-4o*`).
+    #[serde(default)]
+    pub models: BTreeMap<String, crate::pipeline::ModelSettings>,
 }
 
 /// Where agents come from and which one serves models that are not agent names.
@@ -416,6 +422,8 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     pub sessions: SessionSettings,
     pub reasoning: ReasoningSettings,
+    pub pipeline: crate::pipeline::PipelineConfig,
+    pub models: BTreeMap<String, crate::pipeline::ModelSettings>,
 }
 
 impl Config {
@@ -714,6 +722,8 @@ impl Config {
             runtime: settings.runtime.clone(),
             sessions: settings.sessions.clone(),
             reasoning: settings.reasoning.clone(),
+            pipeline: settings.pipeline.clone(),
+            models: settings.models.clone(),
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod loader;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+pub mod pipeline;
 pub mod redis_connection;
 pub mod resilience;
 pub mod runner;

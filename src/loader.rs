@@ -95,6 +95,9 @@ pub struct AgentConfig {
     #[serde(default)]
     pub disallow_transfer_to_peers: bool,
     pub stream: Option<StreamMode>,
+    /// Pre- and post-processing when this agent is the one requested (after the global and the
+    /// model's stages).
+    pub pipeline: Option<crate::pipeline::PipelineConfig>,
 }
 
 /// Tool names that mean "another agent, used as a tool" (ADK spells it `AgentTool`).

@@ -46,6 +46,8 @@ pub struct AgentSet {
     roots: Vec<String>,
     default_agent: Option<String>,
     callbacks: Vec<Arc<dyn Callbacks>>,
+    /// Agents' own `pipeline:` stages, compiled.
+    pipelines: HashMap<String, crate::pipeline::Pipeline>,
 }
 
 impl AgentSet {
@@ -68,7 +70,11 @@ impl AgentSet {
             )?)
         };
         let mut set = match tree {
-            Some(tree) => Self::from_tree(tree, registry)?,
+            Some(tree) => Self::from_tree(
+                tree,
+                registry,
+                std::path::Path::new(&config.agents.prompts_dir),
+            )?,
             None => Self::default(),
         };
         if let Some(name) = &config.agents.default_agent {
@@ -84,8 +90,13 @@ impl AgentSet {
         Ok(set)
     }
 
-    pub fn from_tree(tree: AgentTree, registry: &ProviderRegistry) -> Result<Self, LoadError> {
+    pub fn from_tree(
+        tree: AgentTree,
+        registry: &ProviderRegistry,
+        prompts_dir: &std::path::Path,
+    ) -> Result<Self, LoadError> {
         let mut nodes = HashMap::new();
+        let mut pipelines = HashMap::new();
         for (name, loaded) in &tree.agents {
             let fail = |field: &str, msg: String| {
                 LoadError(format!("{}: {field}: {msg}", loaded.file.display()))
@@ -110,6 +121,18 @@ impl AgentSet {
                     max_iterations: loaded.config.max_iterations,
                 }),
             };
+            if let Some(pipeline) = &loaded.config.pipeline {
+                let compiled = crate::pipeline::compile(
+                    pipeline,
+                    &crate::pipeline::CompileContext {
+                        origin: format!("{}: pipeline", loaded.file.display()),
+                        prompts_dir,
+                        http: crate::pipeline::http_client(),
+                    },
+                )
+                .map_err(LoadError)?;
+                pipelines.insert(name.clone(), compiled);
+            }
             let c = &loaded.config;
             let transparent = c.agent_class == AgentClass::LlmAgent
                 && c.model.is_none()
@@ -124,7 +147,8 @@ impl AgentSet {
                 && c.output_key.is_none()
                 && c.generate_content_config.as_ref().is_none_or(Map::is_empty)
                 && c.include_contents.is_none()
-                && c.stream.is_none();
+                && c.stream.is_none()
+                && c.pipeline.is_none();
             nodes.insert(
                 name.clone(),
                 Node {
@@ -139,6 +163,7 @@ impl AgentSet {
             roots: tree.roots,
             default_agent: None,
             callbacks: Vec::new(),
+            pipelines,
         })
     }
 
@@ -153,6 +178,11 @@ impl AgentSet {
     pub fn with_callbacks_of(self, previous: &AgentSet) -> Self {
         let callbacks = previous.callbacks.clone();
         self.with_callbacks(callbacks)
+    }
+
+    /// The agent's own pre/post-processing stages, if it has any.
+    pub fn pipeline_of(&self, name: &str) -> Option<&crate::pipeline::Pipeline> {
+        self.pipelines.get(name)
     }
 
     pub fn callbacks(&self) -> &[Arc<dyn Callbacks>] {

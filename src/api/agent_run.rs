@@ -13,6 +13,7 @@ use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::request_log::RequestFacts;
 use super::sse::{SseOptions, sse_response};
+use super::stages;
 use crate::agent::AgentSet;
 use crate::assemble::Assembler;
 use crate::auth::ClientKey;
@@ -30,7 +31,7 @@ pub async fn run(
     facts: &RequestFacts,
     client_key: Option<&ClientKey>,
     headers: &HeaderMap,
-    request: ChatRequest,
+    mut request: ChatRequest,
     agents: std::sync::Arc<AgentSet>,
     root: String,
 ) -> Result<Response, ApiError> {
@@ -104,6 +105,23 @@ pub async fn run(
         extra_headers.push((HeaderName::from_static("x-adk-agent"), value));
     }
 
+    // Pre-processing: the global stages, the model's, then the agent's own.
+    let mut pipeline = state.pipelines.for_model(&shown_model);
+    if let Some(own) = agents.pipeline_of(&root) {
+        pipeline = pipeline.then(own);
+    }
+    let outcome = stages::before(&pipeline, &mut request, &shown_model, &root).await?;
+    let refusal = outcome.refusal.clone();
+    let cx = stages::context(facts, &request, &shown_model, &root, outcome.notes);
+    if let Some(text) = refusal {
+        let mut response =
+            stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream).await;
+        for (name, value) in extra_headers {
+            response.headers_mut().insert(name, value);
+        }
+        return Ok(response);
+    }
+
     let mut chunks = state
         .runner
         .start(RunRequest {
@@ -131,6 +149,7 @@ pub async fn run(
     };
     let mut response = if stream {
         let rest: ChunkStream = Box::pin(chunks.map(|item| item.map_err(|e| e.to_llm_error())));
+        let (first, rest) = stages::stream(&pipeline, cx, first, rest).await?;
         let options = SseOptions {
             keepalive: state.config.keepalive(),
             idle_timeout: state.registry.default_provider().config.idle_timeout(),
@@ -143,7 +162,7 @@ pub async fn run(
         while let Some(item) = chunks.next().await {
             assembler.push(&item.map_err(|e| e.to_api_error())?);
         }
-        let completion = assembler.finish();
+        let completion = stages::completion(&pipeline, cx, assembler.finish()).await;
         facts.first_token();
         let usage = completion.usage.clone();
         facts.update(|f| f.usage = usage);

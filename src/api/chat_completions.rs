@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::agent_run;
+use super::stages;
+use crate::pipeline::{Pipeline, StreamContext};
 use super::body::read_body;
 use super::request_log::RequestFacts;
 use super::sse::{SseOptions, sse_response};
@@ -49,7 +51,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let bytes = read_body(headers, body, limit).await?;
-    let request = validate::chat_request(&bytes)?;
+    let mut request = validate::chat_request(&bytes)?;
     let agents = state.agents();
     if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
         return agent_run::run(state, facts, client_key, headers, request, agents, root).await;
@@ -62,6 +64,18 @@ async fn run(
         check_model_allowed(key, request.model.as_deref(), &route)?;
     }
     let mut extra_headers = admit(state, facts, client_key).await?;
+
+    let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
+    let pipeline = state.pipelines.for_model(&model_label);
+    let outcome = stages::before(&pipeline, &mut request, &model_label, "").await?;
+    let refusal = outcome.refusal.clone();
+    let cx = stages::context(facts, &request, &model_label, "", outcome.notes);
+    if let Some(text) = refusal {
+        return Ok(with_headers(
+            stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream).await,
+            extra_headers,
+        ));
+    }
 
     let cache_key = match &state.cache {
         Some(_) if cache::eligible(state.config.cache.when, &request, headers) => Some(cache::key(
@@ -83,7 +97,7 @@ async fn run(
                 HeaderValue::from_static("hit"),
             ));
             return Ok(with_headers(
-                replay(state, facts, &request, &hit),
+                replay(state, facts, &request, &hit, &pipeline, cx).await?,
                 extra_headers,
             ));
         }
@@ -111,6 +125,7 @@ async fn run(
                 }
                 _ => rest,
             };
+            let (first, rest) = stages::stream(&pipeline, cx, first, rest).await?;
             sse_response(first, rest, sse_options(state, &route), facts.clone())
         }
         Answer::Complete { completion, .. } => {
@@ -122,7 +137,7 @@ async fn run(
             {
                 cache.put(key, completion.clone());
             }
-            Json(completion).into_response()
+            Json(stages::completion(&pipeline, cx, completion).await).into_response()
         }
     };
     Ok(with_headers(response, extra_headers))
@@ -136,28 +151,33 @@ fn sse_options(state: &AppState, route: &Route) -> SseOptions {
     }
 }
 
-/// A cached answer, as a stream or as one completion depending on the request.
-fn replay(
+/// A cached answer (stored as the upstream gave it), through the stream stages, as a stream or
+/// as one completion depending on the request.
+async fn replay(
     state: &AppState,
     facts: &RequestFacts,
     request: &ChatRequest,
     hit: &Arc<crate::wire::ChatCompletion>,
-) -> Response {
+    pipeline: &Pipeline,
+    cx: StreamContext,
+) -> Result<Response, ApiError> {
     if request.is_stream() {
         let mut chunks = assemble::to_chunks(hit, request.include_usage()).into_iter();
         let Some(first) = chunks.next() else {
-            return Json(hit.as_ref()).into_response();
+            return Ok(Json(hit.as_ref()).into_response());
         };
         let rest: crate::llm::ChunkStream = Box::pin(futures_util::stream::iter(chunks.map(Ok)));
+        let (first, rest) = stages::stream(pipeline, cx, first, rest).await?;
         let options = SseOptions {
             keepalive: state.config.keepalive(),
             idle_timeout: std::time::Duration::from_secs(60),
             shutdown: None,
         };
-        sse_response(first, rest, options, facts.clone())
+        Ok(sse_response(first, rest, options, facts.clone()))
     } else {
         facts.first_token();
-        Json(hit.as_ref()).into_response()
+        let completion = stages::completion(pipeline, cx, hit.as_ref().clone()).await;
+        Ok(Json(completion).into_response())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod models;
 pub mod passthrough;
 pub mod request_log;
 pub mod sse;
+pub mod stages;
 pub mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -24,6 +25,7 @@ use crate::agent::AgentSet;
 use crate::auth::KeyStore;
 use crate::cache::ResponseCache;
 use crate::config::SessionStore;
+use crate::pipeline::Pipelines;
 use crate::config::{Backend, Config};
 use crate::error::{ApiError, ErrorObject};
 use crate::lifecycle::Lifecycle;
@@ -47,6 +49,8 @@ pub struct AppState {
     /// Swapped on SIGHUP; a running agent keeps the set it started with.
     agents: Arc<RwLock<Arc<AgentSet>>>,
     pub runner: Arc<Runner>,
+    /// The global and per-model pre/post-processing stages.
+    pub pipelines: Arc<Pipelines>,
 }
 
 impl AppState {
@@ -82,6 +86,13 @@ impl AppState {
             })
         };
         let agents = AgentSet::load(&config, &registry).map_err(|e| e.0)?;
+        let pipelines = crate::pipeline::compile_settings(
+            &config.pipeline,
+            &config.models,
+            &config.source,
+            std::path::Path::new(&config.agents.prompts_dir),
+            crate::pipeline::http_client(),
+        )?;
         let sessions: Arc<dyn SessionService> = match config.sessions.store {
             SessionStore::Memory => Arc::new(InMemorySessionService::with_capacity(
                 config.sessions.max_sessions,
@@ -116,6 +127,7 @@ impl AppState {
         Ok(Self {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
+            pipelines: Arc::new(pipelines),
             keys: Arc::new(RwLock::new(config.keys.clone())),
             config: Arc::new(config),
             registry,
