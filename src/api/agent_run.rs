@@ -115,7 +115,8 @@ pub async fn run(
     let cx = stages::context(facts, &request, &shown_model, &root, outcome.notes);
     if let Some(text) = refusal {
         let mut response =
-            stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream).await;
+            stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream)
+                .await;
         for (name, value) in extra_headers {
             response.headers_mut().insert(name, value);
         }

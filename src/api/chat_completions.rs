@@ -13,17 +13,17 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::agent_run;
-use super::stages;
-use crate::pipeline::{Pipeline, StreamContext};
 use super::body::read_body;
 use super::request_log::RequestFacts;
 use super::sse::{SseOptions, sse_response};
+use super::stages;
 use super::validate;
 use crate::agent::set::Target;
 use crate::auth::ClientKey;
 use crate::error::ApiError;
 use crate::handler::{self, Answer};
 use crate::llm::Route;
+use crate::pipeline::{Pipeline, StreamContext};
 use crate::wire::ChatRequest;
 use crate::{assemble, cache, metrics};
 
@@ -72,7 +72,8 @@ async fn run(
     let cx = stages::context(facts, &request, &model_label, "", outcome.notes);
     if let Some(text) = refusal {
         return Ok(with_headers(
-            stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream).await,
+            stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream)
+                .await,
             extra_headers,
         ));
     }

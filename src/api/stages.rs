@@ -61,7 +61,8 @@ pub async fn stream(
     if !applies(pipeline, &cx) {
         return Ok((first, rest));
     }
-    let joined: ChunkStream = Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest));
+    let joined: ChunkStream =
+        Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest));
     let mut wrapped = stream_stages::wrap(&pipeline.stream, cx, joined);
     match wrapped.next().await {
         Some(Ok(first)) => Ok((first, wrapped)),
@@ -74,7 +75,11 @@ pub async fn stream(
 }
 
 /// A whole completion through the stream stages.
-pub async fn completion(pipeline: &Pipeline, cx: StreamContext, completion: ChatCompletion) -> ChatCompletion {
+pub async fn completion(
+    pipeline: &Pipeline,
+    cx: StreamContext,
+    completion: ChatCompletion,
+) -> ChatCompletion {
     if !applies(pipeline, &cx) {
         return completion;
     }
@@ -143,6 +148,12 @@ pub fn refusal_chunks(model: &str, text: &str) -> Vec<ChatChunk> {
             }),
             None,
         ),
-        ChatChunk::built(&id, created, model, Some(Delta::default()), Some("stop".into())),
+        ChatChunk::built(
+            &id,
+            created,
+            model,
+            Some(Delta::default()),
+            Some("stop".into()),
+        ),
     ]
 }

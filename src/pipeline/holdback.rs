@@ -141,18 +141,36 @@ mod tests {
 
     #[test]
     fn matches_split_across_chunks_are_replaced_and_nothing_else_waits() {
-        let out = run(r"#(\d+)", "[#$1](https://t/$1)", &["see #1", "2", "3 and more", " text"]);
-        assert_eq!(out, ["see ", "", "[#123](https://t/123) and more", " text", ""]);
+        let out = run(
+            r"#(\d+)",
+            "[#$1](https://t/$1)",
+            &["see #1", "2", "3 and more", " text"],
+        );
+        assert_eq!(
+            out,
+            ["see ", "", "[#123](https://t/123) and more", " text", ""]
+        );
         let out = run(r"#(\d+)", "<$1>", &["plain text ", "no hash"]);
         assert_eq!(out, ["plain text ", "no hash", ""]);
     }
 
     #[test]
     fn a_match_split_over_three_chunks_and_a_dangling_prefix_at_the_end() {
-        let out = run(r"[a-z]+@[a-z]+\.com", "[email]", &["mail bob", "@exam", "ple.com now", " #"]);
+        let out = run(
+            r"[a-z]+@[a-z]+\.com",
+            "[email]",
+            &["mail bob", "@exam", "ple.com now", " #"],
+        );
         assert_eq!(out.concat(), "mail [email] now #");
-        assert_eq!(out[0], "mail ", "only the word that could start an address is held");
+        assert_eq!(
+            out[0], "mail ",
+            "only the word that could start an address is held"
+        );
         let out = run(r"secret", "***", &["the sec"]);
-        assert_eq!(out, ["the ", "sec"], "an unfinished prefix is released at the end");
+        assert_eq!(
+            out,
+            ["the ", "sec"],
+            "an unfinished prefix is released at the end"
+        );
     }
 }

@@ -92,18 +92,22 @@ pub fn compile(config: &PipelineConfig, cx: &CompileContext) -> Result<Pipeline,
         if !stage.enabled {
             continue;
         }
-        pipeline
-            .request
-            .push(Arc::new(RequestStage::compile(stage, &Args::new(&at, &stage.args), cx)?));
+        pipeline.request.push(Arc::new(RequestStage::compile(
+            stage,
+            &Args::new(&at, &stage.args),
+            cx,
+        )?));
     }
     for (i, stage) in config.stream.iter().enumerate() {
         let at = format!("{}.stream[{i}]", cx.origin);
         if !stage.enabled {
             continue;
         }
-        pipeline
-            .stream
-            .push(Arc::new(StreamStage::compile(stage, &Args::new(&at, &stage.args), cx)?));
+        pipeline.stream.push(Arc::new(StreamStage::compile(
+            stage,
+            &Args::new(&at, &stage.args),
+            cx,
+        )?));
     }
     Ok(pipeline)
 }
@@ -201,7 +205,11 @@ impl<'a> Args<'a> {
                 key,
                 format!(
                     "unknown setting (this stage knows: {})",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             )),
             None => Ok(()),

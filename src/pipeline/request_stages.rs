@@ -12,11 +12,25 @@ use crate::error::{ApiError, ErrorObject};
 use crate::wire::{ChatRequest, Message};
 
 pub enum RequestStage {
-    SystemPrompt { text: String, append: bool },
-    InjectContext { text: String, sources: usize },
-    Redact { rules: Vec<Redaction>, replacement: String },
-    Guard { rules: Vec<GuardRule> },
-    TrimHistory { max_messages: Option<usize>, max_tokens: Option<usize> },
+    SystemPrompt {
+        text: String,
+        append: bool,
+    },
+    InjectContext {
+        text: String,
+        sources: usize,
+    },
+    Redact {
+        rules: Vec<Redaction>,
+        replacement: String,
+    },
+    Guard {
+        rules: Vec<GuardRule>,
+    },
+    TrimHistory {
+        max_messages: Option<usize>,
+        max_tokens: Option<usize>,
+    },
     Webhook(Webhook),
 }
 
@@ -77,7 +91,8 @@ impl RequestStage {
             "system_prompt" => {
                 args.only(&["text", "file", "position"])?;
                 let text = text_or_file(args, cx)?;
-                let append = args.one_of("position", &["prepend", "append"], "prepend")? == "append";
+                let append =
+                    args.one_of("position", &["prepend", "append"], "prepend")? == "append";
                 Ok(RequestStage::SystemPrompt { text, append })
             }
             "inject_context" => {
@@ -137,7 +152,10 @@ impl RequestStage {
                     max_tokens,
                 })
             }
-            "webhook" => Ok(RequestStage::Webhook(Webhook::compile(args, cx.http.clone())?)),
+            "webhook" => Ok(RequestStage::Webhook(Webhook::compile(
+                args,
+                cx.http.clone(),
+            )?)),
             other => Err(format!(
                 "{}.stage: unknown request stage '{other}' (known: system_prompt, inject_context, redact, guard, trim_history, webhook)",
                 args.at
@@ -187,7 +205,10 @@ impl RequestStage {
                             let found = rule.regex.find_iter(&text).count();
                             if found > 0 {
                                 *count += found;
-                                text = rule.regex.replace_all(&text, replacement.as_str()).into_owned();
+                                text = rule
+                                    .regex
+                                    .replace_all(&text, replacement.as_str())
+                                    .into_owned();
                             }
                         }
                         text
@@ -204,7 +225,12 @@ impl RequestStage {
                 }
             }
             RequestStage::Guard { rules } => {
-                let Some(last) = request.messages.iter_mut().rev().find(|m| m.role() == "user") else {
+                let Some(last) = request
+                    .messages
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.role() == "user")
+                else {
                     return Ok(());
                 };
                 let text = last.text().unwrap_or_default();
@@ -215,15 +241,21 @@ impl RequestStage {
                     match &rule.action {
                         GuardAction::Block(message) => {
                             tracing::info!(rule = %rule.name, "guard blocked a request");
-                            outcome.notes.push(format!("guard: request blocked by rule '{}'", rule.name));
+                            outcome
+                                .notes
+                                .push(format!("guard: request blocked by rule '{}'", rule.name));
                             outcome.refusal = Some(message.clone());
                             return Ok(());
                         }
                         GuardAction::Rewrite(replacement) => {
                             tracing::info!(rule = %rule.name, "guard rewrote a request");
                             let regex = &rule.regex;
-                            map_texts(last, |t| regex.replace_all(t, replacement.as_str()).into_owned());
-                            outcome.notes.push(format!("guard: request rewritten by rule '{}'", rule.name));
+                            map_texts(last, |t| {
+                                regex.replace_all(t, replacement.as_str()).into_owned()
+                            });
+                            outcome
+                                .notes
+                                .push(format!("guard: request rewritten by rule '{}'", rule.name));
                         }
                     }
                 }
@@ -353,7 +385,10 @@ fn text_or_file(args: &Args, cx: &CompileContext) -> Result<String, String> {
             let base = cx.prompts_dir.parent().unwrap_or(std::path::Path::new(""));
             let candidates = [base.join(path), cx.prompts_dir.join(path)];
             let found = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
-                args.fail("file", format!("'{file}' not found (under {})", cx.prompts_dir.display()))
+                args.fail(
+                    "file",
+                    format!("'{file}' not found (under {})", cx.prompts_dir.display()),
+                )
             })?;
             std::fs::read_to_string(found).map_err(|e| args.fail("file", e))
         }
@@ -382,7 +417,10 @@ pub fn redactions(args: &Args) -> Result<Vec<Redaction>, String> {
     if let Some(unknown) = builtins.iter().find(|b| patterns::builtin(b).is_none()) {
         return Err(args.fail(
             "builtins",
-            format!("unknown pattern '{unknown}' (known: {})", patterns::names().join(", ")),
+            format!(
+                "unknown pattern '{unknown}' (known: {})",
+                patterns::names().join(", ")
+            ),
         ));
     }
     for pattern in args.strings("patterns")? {
@@ -406,23 +444,45 @@ fn guard_rules(args: &Args) -> Result<Vec<GuardRule>, String> {
             return Err(format!("{at}: expected {{keywords|pattern, action, …}}"));
         };
         let rule = Args::new(&at, map);
-        rule.only(&["name", "keywords", "pattern", "action", "message", "replacement"])?;
+        rule.only(&[
+            "name",
+            "keywords",
+            "pattern",
+            "action",
+            "message",
+            "replacement",
+        ])?;
         let keywords = rule.strings("keywords")?;
         let pattern = rule.string("pattern")?;
         let source = match (keywords.is_empty(), pattern) {
             (false, None) => format!(
                 r"(?i)\b(?:{})\b",
-                keywords.iter().map(|k| regex::escape(k)).collect::<Vec<_>>().join("|")
+                keywords
+                    .iter()
+                    .map(|k| regex::escape(k))
+                    .collect::<Vec<_>>()
+                    .join("|")
             ),
             (true, Some(pattern)) => pattern,
             _ => return Err(rule.fail("keywords", "set exactly one of keywords or pattern")),
         };
-        let action = match rule.one_of("action", &["block", "rewrite"], "block")?.as_str() {
-            "block" => GuardAction::Block(rule.string("message")?.unwrap_or_else(|| DEFAULT_REFUSAL.into())),
-            _ => GuardAction::Rewrite(rule.string("replacement")?.unwrap_or_else(|| "[removed]".into())),
+        let action = match rule
+            .one_of("action", &["block", "rewrite"], "block")?
+            .as_str()
+        {
+            "block" => GuardAction::Block(
+                rule.string("message")?
+                    .unwrap_or_else(|| DEFAULT_REFUSAL.into()),
+            ),
+            _ => GuardAction::Rewrite(
+                rule.string("replacement")?
+                    .unwrap_or_else(|| "[removed]".into()),
+            ),
         };
         rules.push(GuardRule {
-            name: rule.string("name")?.unwrap_or_else(|| format!("rule {}", i + 1)),
+            name: rule
+                .string("name")?
+                .unwrap_or_else(|| format!("rule {}", i + 1)),
             regex: rule.regex("pattern", &source)?,
             action,
         });
@@ -433,11 +493,17 @@ fn guard_rules(args: &Args) -> Result<Vec<GuardRule>, String> {
 /// Keeps system messages, then the newest messages within the limits (the last one always);
 /// never starts the kept history with tool results whose call was cut off. Returns how many
 /// messages were dropped.
-fn trim(messages: &mut Vec<Message>, max_messages: Option<usize>, max_tokens: Option<usize>) -> usize {
+fn trim(
+    messages: &mut Vec<Message>,
+    max_messages: Option<usize>,
+    max_tokens: Option<usize>,
+) -> usize {
     let others: Vec<usize> = (0..messages.len())
         .filter(|&i| messages[i].role() != "system")
         .collect();
-    let mut keep_from = others.len().saturating_sub(max_messages.unwrap_or(usize::MAX).max(1));
+    let mut keep_from = others
+        .len()
+        .saturating_sub(max_messages.unwrap_or(usize::MAX).max(1));
     if let Some(budget) = max_tokens {
         let system_tokens: usize = messages
             .iter()
@@ -456,7 +522,8 @@ fn trim(messages: &mut Vec<Message>, max_messages: Option<usize>, max_tokens: Op
         }
         keep_from = keep_from.max(start);
     }
-    while keep_from < others.len().saturating_sub(1) && messages[others[keep_from]].role() == "tool" {
+    while keep_from < others.len().saturating_sub(1) && messages[others[keep_from]].role() == "tool"
+    {
         keep_from += 1;
     }
     let dropped: std::collections::HashSet<usize> = others[..keep_from].iter().copied().collect();
@@ -483,17 +550,40 @@ mod tests {
         roles
             .iter()
             .enumerate()
-            .map(|(i, r)| Message(json!({"role": r, "content": format!("m{i}")}).as_object().cloned().unwrap_or_default()))
+            .map(|(i, r)| {
+                Message(
+                    json!({"role": r, "content": format!("m{i}")})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
     #[test]
     fn trim_keeps_system_and_the_newest_and_no_orphan_tool_results() {
-        let mut m = messages(&["system", "user", "assistant", "tool", "user", "assistant", "user"]);
+        let mut m = messages(&[
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "user",
+            "assistant",
+            "user",
+        ]);
         assert_eq!(trim(&mut m, Some(4), None), 3);
         let roles: Vec<&str> = m.iter().map(Message::role).collect();
-        assert_eq!(roles, ["system", "user", "assistant", "user"], "the orphan tool result went too");
+        assert_eq!(
+            roles,
+            ["system", "user", "assistant", "user"],
+            "the orphan tool result went too"
+        );
         let mut m = messages(&["user", "assistant", "user"]);
-        assert_eq!(trim(&mut m, None, Some(9)), 1, "a budget of two small messages");
+        assert_eq!(
+            trim(&mut m, None, Some(9)),
+            1,
+            "a budget of two small messages"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::llm::ChunkStream;
 use crate::wire::{ChatChunk, Delta, Message, Usage};
 
 pub enum StreamStage {
-    Link(Replacer),
+    Link(Box<Replacer>),
     RedactOutput(Vec<(Replacer, String, String)>),
     Append(String),
     Stats { footer: bool },
@@ -38,9 +38,9 @@ impl StreamStage {
                 // The link text is the match itself unless `text` says otherwise.
                 let text = args.string("text")?.unwrap_or_else(|| "$0".into());
                 let template = format!("[{}]({})", braced(&text), braced(&url));
-                Ok(StreamStage::Link(
+                Ok(StreamStage::Link(Box::new(
                     Replacer::new(&pattern, &template).map_err(|e| args.fail("pattern", e))?,
-                ))
+                )))
             }
             "redact_output" => {
                 args.only(&["builtins", "patterns", "replacement"])?;
@@ -52,7 +52,8 @@ impl StreamStage {
                 for rule in super::request_stages::redactions(args)? {
                     let (pattern, one, many) = rule.parts();
                     replacers.push((
-                        Replacer::new(pattern, &replacement).map_err(|e| args.fail("patterns", e))?,
+                        Replacer::new(pattern, &replacement)
+                            .map_err(|e| args.fail("patterns", e))?,
                         one.to_string(),
                         many.to_string(),
                     ));
@@ -75,7 +76,10 @@ impl StreamStage {
                     path: PathBuf::from(args.required_string("path")?),
                     max_bytes: args.count("max_bytes")?.unwrap_or(10 * 1024 * 1024) as u64,
                     keep: args.count("keep")?.unwrap_or(3).max(1),
-                    redactions: super::request_stages::redactions(&Args::new(args.at, &Default::default()))?,
+                    redactions: super::request_stages::redactions(&Args::new(
+                        args.at,
+                        &Default::default(),
+                    ))?,
                     lock: Mutex::new(()),
                 })))
             }
@@ -123,7 +127,7 @@ pub struct StreamContext {
 
 fn replacers_of(stage: &StreamStage) -> Vec<&Replacer> {
     match stage {
-        StreamStage::Link(r) => vec![r],
+        StreamStage::Link(r) => vec![r.as_ref()],
         StreamStage::RedactOutput(rs) => rs.iter().map(|(r, ..)| r).collect(),
         _ => Vec::new(),
     }
@@ -155,7 +159,11 @@ impl Filter {
     }
 
     fn push(&mut self, text: &str, reasoning: bool) -> String {
-        let states = if reasoning { &mut self.reasoning } else { &mut self.content };
+        let states = if reasoning {
+            &mut self.reasoning
+        } else {
+            &mut self.content
+        };
         let mut text = text.to_string();
         for (replacer, state) in replacers_of(&self.stage).into_iter().zip(states.iter_mut()) {
             text = state.push(replacer, &text);
@@ -166,7 +174,11 @@ impl Filter {
     /// End of the answer: `carried` (released by the filters before this one) goes through,
     /// and everything still held is released.
     fn finish(&mut self, carried: &str, reasoning: bool) -> String {
-        let states = if reasoning { &mut self.reasoning } else { &mut self.content };
+        let states = if reasoning {
+            &mut self.reasoning
+        } else {
+            &mut self.content
+        };
         let mut text = carried.to_string();
         for (replacer, state) in replacers_of(&self.stage).into_iter().zip(states.iter_mut()) {
             let mut out = state.push(replacer, &text);
@@ -337,7 +349,12 @@ fn is_empty(chunk: &ChatChunk) -> bool {
         })
 }
 
-fn text_chunk(like: &ChatChunk, content: Option<String>, reasoning: Option<String>, role: bool) -> ChatChunk {
+fn text_chunk(
+    like: &ChatChunk,
+    content: Option<String>,
+    reasoning: Option<String>,
+    role: bool,
+) -> ChatChunk {
     ChatChunk::built(
         &like.id,
         like.created,
@@ -354,11 +371,19 @@ fn text_chunk(like: &ChatChunk, content: Option<String>, reasoning: Option<Strin
 
 fn stats_line(cx: &StreamContext, first_token: Option<Instant>, usage: Option<&Usage>) -> String {
     let tokens = match usage {
-        Some(u) => format!("{} in / {} out tokens", u.prompt_tokens, u.completion_tokens),
+        Some(u) => format!(
+            "{} in / {} out tokens",
+            u.prompt_tokens, u.completion_tokens
+        ),
         None => "tokens n/a".to_string(),
     };
     let ttft = first_token
-        .map(|t| format!("first token {} ms", t.duration_since(cx.started).as_millis()))
+        .map(|t| {
+            format!(
+                "first token {} ms",
+                t.duration_since(cx.started).as_millis()
+            )
+        })
         .unwrap_or_else(|| "no text".to_string());
     format!(
         "📊 {tokens} · {ttft} · {:.1} s · {}",

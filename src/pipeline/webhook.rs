@@ -60,7 +60,11 @@ impl Webhook {
 
     /// POSTs `body`; the answer's JSON (or `{}` for an empty body).
     pub async fn call(&self, body: &Value) -> Result<Value, String> {
-        let mut request = self.http.post(self.url.clone()).json(body).timeout(self.timeout);
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .json(body)
+            .timeout(self.timeout);
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
