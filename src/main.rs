@@ -29,7 +29,18 @@ fn main() -> ExitCode {
     if let Some(Command::Check) = cli.command {
         let agents = adk_llm_proxy::llm::ProviderRegistry::from_config(&config)
             .map_err(adk_llm_proxy::loader::LoadError)
-            .and_then(|registry| AgentSet::load(&config, &registry));
+            .and_then(|registry| AgentSet::load(&config, &registry))
+            .and_then(|agents| {
+                adk_llm_proxy::pipeline::compile_settings(
+                    &config.pipeline,
+                    &config.models,
+                    &config.source,
+                    std::path::Path::new(&config.agents.prompts_dir),
+                    adk_llm_proxy::pipeline::http_client(),
+                )
+                .map(|_| agents)
+                .map_err(adk_llm_proxy::loader::LoadError)
+            });
         return match agents {
             Ok(agents) => {
                 let top: Vec<&str> = agents.top_level().map(|(name, _)| name).collect();
@@ -49,7 +60,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("adk-llm-proxy: agent configuration error: {error}");
+                eprintln!("adk-llm-proxy: configuration error: {error}");
                 ExitCode::from(2)
             }
         };
