@@ -484,3 +484,43 @@ async fn per_model_and_per_agent_stages_and_config_errors() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_readme_pipeline_example_loads_and_works() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("readme");
+    let section = &readme[readme.find("## Pre- and post-processing").expect("section")..];
+    let start = section.find("```yaml\n").expect("yaml block") + 8;
+    let example = &section[start..start + section[start..].find("```").expect("end")];
+    let dir = std::env::temp_dir().join(format!("adk-readme-{}", std::process::id()));
+    let example = example.replace(
+        "logs/answers.jsonl",
+        &dir.join("answers.jsonl").display().to_string(),
+    );
+    let up = FakeUpstream::start(streamed(&["Fixed in #4", "2."])).await;
+    let proxy = start_proxy(&format!(
+        "{}{example}",
+        settings_yaml("openai", &up.openai_base(), "")
+    ))
+    .await;
+    let sse = stream_chat(&proxy, user("Mail bob@example.com about it")).await;
+    assert!(
+        sse.content().starts_with("Fixed in [#42](https://youtrack.example.com/issue/PRJ-42).\n\n---\n📊 7 in / 3 out tokens"),
+        "{}",
+        sse.content()
+    );
+    let sent = up.last_request().body["messages"].clone();
+    assert!(
+        sent[0]["content"]
+            .as_str()
+            .expect("system")
+            .starts_with("Today is ")
+    );
+    assert_eq!(sent[1]["content"], "Mail [REDACTED] about it");
+    let blocked = stream_chat(&proxy, user("what's the wifi password")).await;
+    assert!(
+        blocked
+            .content()
+            .starts_with("For security reasons I can't help with credentials.")
+    );
+}
