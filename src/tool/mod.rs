@@ -9,6 +9,10 @@
 //! wrapped as `{"result": ...}`.
 
 pub mod builtins;
+pub mod calculator;
+pub mod fetch_url;
+pub mod http_request;
+pub mod read_file;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -104,6 +108,10 @@ impl ToolRegistry {
     pub fn with_builtins() -> Self {
         let mut registry = Self::default();
         builtins::register(&mut registry);
+        calculator::register(&mut registry);
+        fetch_url::register(&mut registry);
+        read_file::register(&mut registry);
+        http_request::register(&mut registry);
         registry
     }
 

@@ -1,0 +1,188 @@
+//! The built-in tools for agents: `fetch_url`, `calculator`, `read_file`, `http_request` — run
+//! by an agent over HTTP against the scripted fake upstream, plus their refusals.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+use adk_llm_proxy::event::EventActions;
+use adk_llm_proxy::tool::{ToolContext, ToolRegistry, run_tool};
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+/// Runs one agent turn in which the model calls `tool` with `arguments`, then answers; returns the
+/// tool result the model got back.
+async fn tool_round(agent_yaml: &str, tool: &str, arguments: Value) -> Value {
+    let up = FakeUpstream::start(script(vec![
+        tool_call_reply(&[("c1", tool, arguments)], 1, 1),
+        text_reply("done", 1, 1),
+    ]))
+    .await;
+    let root = project("tools", &[("agents/worker.yaml", agent_yaml)]);
+    let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
+    let sse = read_sse(
+        post_chat(
+            &proxy,
+            &json!({"model": "worker", "messages": user("go"), "stream": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(sse.content(), "done", "{}", sse.raw);
+    let requests = up.requests();
+    let last = requests[1].body["messages"]
+        .as_array()
+        .and_then(|m| m.last().cloned())
+        .expect("tool message");
+    assert_eq!(last["role"], "tool");
+    serde_json::from_str(last["content"].as_str().expect("text")).expect("tool result JSON")
+}
+
+#[tokio::test]
+async fn fetch_url_refuses_internal_addresses_unless_allowed() {
+    let page = FakeUpstream::start(|_| Reply::Sse(vec![])).await;
+    let url = format!("{}/page", page.openai_base().trim_end_matches("/v1"));
+    let refused = tool_round(
+        "name: worker\ninstruction: research\ntools:\n  - name: fetch_url\n",
+        "fetch_url",
+        json!({"url": url}),
+    )
+    .await;
+    let error = refused["error"].as_str().expect("error");
+    assert!(
+        error.contains("refused: '127.0.0.1' resolves to 127.0.0.1"),
+        "{error}"
+    );
+    assert!(page.requests().is_empty(), "nothing was fetched");
+
+    let tool = ToolRegistry::with_builtins()
+        .build("fetch_url", &Value::Null)
+        .expect("tool");
+    for url in [
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "file:///etc/passwd",
+    ] {
+        let mut actions = EventActions::default();
+        let mut cx = ToolContext {
+            state: &Default::default(),
+            actions: &mut actions,
+            agent_name: "a",
+            function_call_id: "c",
+        };
+        let result = run_tool(
+            tool.as_ref(),
+            json!({"url": url}),
+            &mut cx,
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+        assert!(
+            result["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused") || e.contains("only http")),
+            "{url}: {result}"
+        );
+    }
+    let limited = ToolRegistry::with_builtins()
+        .build("fetch_url", &json!({"allow_hosts": ["*.wikipedia.org"]}))
+        .expect("tool");
+    let mut actions = EventActions::default();
+    let mut cx = ToolContext {
+        state: &Default::default(),
+        actions: &mut actions,
+        agent_name: "a",
+        function_call_id: "c",
+    };
+    let result = run_tool(
+        limited.as_ref(),
+        json!({"url": "https://example.com/"}),
+        &mut cx,
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allow_hosts")),
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn fetch_url_reads_an_allowed_page_as_text() {
+    let page = FakeUpstream::start(|_| {
+        // Served with a non-HTML content type: the doctype alone marks it as a page.
+        Reply::Ndjson(vec![Step::Raw(
+            "<!DOCTYPE html><html><head><script>x()</script></head><body><h1>Docs</h1><p>Port is 8001 &amp; more.</p></body></html>".into(),
+        )])
+    })
+    .await;
+    let url = format!("{}/docs", page.openai_base().trim_end_matches("/v1"));
+    let result = tool_round(
+        "name: worker\ninstruction: research\ntools:\n  - name: fetch_url\n    args: { allow_private: true, max_bytes: 10000 }\n",
+        "fetch_url",
+        json!({"url": url}),
+    )
+    .await;
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["text"], "Docs\nPort is 8001 & more.");
+}
+
+#[tokio::test]
+async fn calculator_and_read_file_run_for_an_agent() {
+    let result = tool_round(
+        "name: worker\ninstruction: math\ntools:\n  - name: calculator\n",
+        "calculator",
+        json!({"expression": "2 * (3 + 4) ^ 2"}),
+    )
+    .await;
+    assert_eq!(result["result"], 98.0);
+
+    let docs = project(
+        "read-file",
+        &[("docs/guide.md", "# Guide\nRun it."), ("secret.txt", "no")],
+    );
+    let yaml = format!(
+        "name: worker\ninstruction: read\ntools:\n  - name: read_file\n    args: {{ dirs: [\"{}\"] }}\n",
+        docs.join("docs").display()
+    );
+    let result = tool_round(&yaml, "read_file", json!({"path": "guide.md"})).await;
+    assert_eq!(result["content"], "# Guide\nRun it.");
+    let escape = tool_round(&yaml, "read_file", json!({"path": "../secret.txt"})).await;
+    assert!(
+        escape["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a readable file under the allowed directories")),
+        "{escape}"
+    );
+}
+
+#[tokio::test]
+async fn http_request_tools_call_the_team_tracker() {
+    let tracker = FakeUpstream::start(|req: &Recorded| {
+        if req.headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("tracker-secret") {
+            return Reply::error(401, json!({"error": "no key"}));
+        }
+        Reply::json(json!({"id": "PRJ-42", "summary": "Login fails", "path": req.path}))
+    })
+    .await;
+    let yaml = format!(
+        "name: worker\ninstruction: triage\ntools:\n  - name: http_request\n    args:\n      name: find_issue\n      description: Look up an issue.\n      url: \"{}/api/issues/{{id}}?fields=summary\"\n      parameters:\n        id: {{ type: string, description: Issue id }}\n      headers: {{ X-Api-Key: tracker-secret }}\n",
+        tracker.openai_base().trim_end_matches("/v1")
+    );
+    let result = tool_round(&yaml, "find_issue", json!({"id": "PRJ-42"})).await;
+    assert_eq!(result["status"], 200);
+    assert_eq!(result["body"]["summary"], "Login fails");
+    assert_eq!(tracker.last_request().path, "/api/issues/PRJ-42");
+
+    let error = ToolRegistry::with_builtins()
+        .build("http_request", &json!({"name": "t", "description": "d", "url": "https://x/{a}", "parameters": {"a": {"type": "string"}}, "headers_env": {"Authorization": "NO_SUCH_VARIABLE_SET"}}))
+        .err()
+        .expect("refused");
+    assert!(error.contains("NO_SUCH_VARIABLE_SET is not set"), "{error}");
+}
