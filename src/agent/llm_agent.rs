@@ -62,11 +62,24 @@ impl LlmAgent {
         }
     }
 
-    fn find_tool(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools
-            .iter()
-            .chain(self.transfer.iter())
-            .find(|t| t.name() == name)
+    /// The tools offered for one model call: toolsets (MCP servers) expanded into their tools,
+    /// then `transfer_to_agent`. An unreachable toolset is left out (and logged); its tools come
+    /// back once it answers again.
+    async fn step_tools(&self) -> Vec<Arc<dyn Tool>> {
+        let mut tools = Vec::with_capacity(self.tools.len() + 1);
+        for tool in &self.tools {
+            match tool.clone().expand() {
+                None => tools.push(tool.clone()),
+                Some(expanding) => match expanding.await {
+                    Ok(expanded) => tools.extend(expanded),
+                    Err(error) => {
+                        tracing::warn!(agent = %self.name, %error, "toolset unavailable for this step")
+                    }
+                },
+            }
+        }
+        tools.extend(self.transfer.iter().cloned());
+        tools
     }
 
     fn route(&self, ctx: &InvocationContext) -> Result<Route, RunError> {
@@ -110,7 +123,11 @@ impl LlmAgent {
         Ok((!text.is_empty()).then_some(text))
     }
 
-    async fn build_request(&self, ctx: &InvocationContext) -> Result<ChatRequest, RunError> {
+    async fn build_request(
+        &self,
+        ctx: &InvocationContext,
+        step_tools: &[Arc<dyn Tool>],
+    ) -> Result<ChatRequest, RunError> {
         let input = &ctx.invocation.input;
         let system = self.system_text(ctx).await?;
         let events = ctx.visible_events().await;
@@ -122,18 +139,8 @@ impl LlmAgent {
             &events,
         );
         let mut extra = input.params.clone();
-        let mut tools: Vec<Value> = self
-            .tools
-            .iter()
-            .chain(self.transfer.iter())
-            .map(|t| t.declaration())
-            .collect();
-        let own: HashSet<String> = self
-            .tools
-            .iter()
-            .chain(self.transfer.iter())
-            .map(|t| t.name().to_string())
-            .collect();
+        let mut tools: Vec<Value> = step_tools.iter().map(|t| t.declaration()).collect();
+        let own: HashSet<String> = step_tools.iter().map(|t| t.name().to_string()).collect();
         tools.extend(
             input
                 .tools
@@ -234,7 +241,9 @@ impl Agent for LlmAgent {
             let callbacks = ctx.callbacks();
             loop {
                 ctx.invocation.budget.take_llm_call()?;
-                let mut request = self.build_request(&ctx).await?;
+                let step_tools = self.step_tools().await;
+                let find_tool = |name: &str| step_tools.iter().find(|t| t.name() == name).cloned();
+                let mut request = self.build_request(&ctx, &step_tools).await?;
                 let event_id = format!("evt_{}", crate::ids::random_hex(16));
 
                 let mut short_circuit = None;
@@ -310,7 +319,7 @@ impl Agent for LlmAgent {
                 let client_tools = &ctx.invocation.input.tool_names;
                 if calls
                     .iter()
-                    .any(|(_, name, _)| client_tools.contains(name) && self.find_tool(name).is_none())
+                    .any(|(_, name, _)| client_tools.contains(name) && find_tool(name).is_none())
                 {
                     return;
                 }
@@ -329,11 +338,11 @@ impl Agent for LlmAgent {
                             break;
                         }
                     }
-                    let mut response = match (result, self.find_tool(&name)) {
+                    let mut response = match (result, find_tool(&name)) {
                         (Some(result), _) => result,
                         (None, None) => json!({"error": format!(
                             "unknown tool '{name}'; available: {}",
-                            self.tools.iter().chain(self.transfer.iter()).map(|t| t.name().to_string()).collect::<Vec<_>>().join(", ")
+                            step_tools.iter().map(|t| t.name().to_string()).collect::<Vec<_>>().join(", ")
                         )}),
                         (None, Some(tool)) => match tool.as_agent() {
                             Some(target) => {

@@ -12,6 +12,7 @@ pub mod builtins;
 pub mod calculator;
 pub mod fetch_url;
 pub mod http_request;
+pub mod mcp;
 pub mod read_file;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,9 @@ use serde_json::{Map, Value, json};
 use crate::event::EventActions;
 
 pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
+
+/// The tools a toolset stands for, once known.
+pub type ExpandFuture = Pin<Box<dyn Future<Output = Result<Vec<Arc<dyn Tool>>, String>> + Send>>;
 
 /// What a running tool may see and change.
 pub struct ToolContext<'a> {
@@ -61,6 +65,12 @@ pub trait Tool: Send + Sync {
     /// `Some(agent name)` for an agent used as a tool: the runtime runs it (streaming its work)
     /// instead of calling [`Tool::run`].
     fn as_agent(&self) -> Option<&str> {
+        None
+    }
+
+    /// `Some` for a toolset (an MCP server): it stands for several tools, known only once it is
+    /// reached; the agent offers those instead of this entry.
+    fn expand(self: Arc<Self>) -> Option<ExpandFuture> {
         None
     }
 
@@ -112,6 +122,7 @@ impl ToolRegistry {
         fetch_url::register(&mut registry);
         read_file::register(&mut registry);
         http_request::register(&mut registry);
+        mcp::register(&mut registry);
         registry
     }
 
