@@ -524,3 +524,26 @@ async fn the_readme_pipeline_example_loads_and_works() {
             .starts_with("For security reasons I can't help with credentials.")
     );
 }
+
+#[tokio::test]
+async fn redact_output_across_two_and_three_chunks() {
+    for pieces in [
+        &["Mail bob@exam", "ple.com now"][..],
+        &["Mail bob", "@examp", "le.com now"][..],
+    ] {
+        let pieces: &'static [&'static str] = Box::leak(pieces.to_vec().into_boxed_slice());
+        let up = FakeUpstream::start(streamed(pieces)).await;
+        let proxy = start_proxy(&with_pipeline(
+            &up,
+            "  stream:\n    - stage: redact_output\n      builtins: [email]\n      replacement: \"<email>\"\n",
+        ))
+        .await;
+        let sse = stream_chat(&proxy, user("x")).await;
+        assert_eq!(sse.content(), "Mail <email> now", "{pieces:?}");
+        assert!(
+            !sse.raw.contains("bob"),
+            "no fragment of the address leaks: {}",
+            sse.raw
+        );
+    }
+}

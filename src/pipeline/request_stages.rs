@@ -306,22 +306,26 @@ pub async fn run(
     vars: &Vars<'_>,
 ) -> Result<RequestOutcome, ApiError> {
     let mut outcome = RequestOutcome::default();
+    let mut timings = Vec::with_capacity(stages.len());
     for stage in stages {
         let started = Instant::now();
         let result = stage.apply(request, vars, &mut outcome).await;
-        tracing::debug!(
-            stage = stage.name(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request stage"
-        );
+        timings.push(format!(
+            "{}={:.2}ms",
+            stage.name(),
+            started.elapsed().as_secs_f64() * 1000.0
+        ));
         result?;
         if outcome.refusal.is_some() {
             break;
         }
     }
-    if !outcome.notes.is_empty() {
-        tracing::info!(notes = %outcome.notes.join("; "), "request stages");
-    }
+    tracing::info!(
+        stages = %timings.join(" "),
+        notes = %outcome.notes.join("; "),
+        blocked = outcome.refusal.is_some(),
+        "request stages"
+    );
     Ok(outcome)
 }
 

@@ -201,7 +201,10 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
         let mut answer = String::new();
         let mut first_token: Option<Instant> = None;
         let mut notes_pending = !cx.notes.is_empty();
+        // Time spent in the stages themselves (not waiting for the upstream), for the log.
+        let mut spent = std::time::Duration::ZERO;
         while let Some(item) = upstream.next().await {
+            let began = Instant::now();
             let mut chunk = match item {
                 Ok(chunk) => chunk,
                 Err(error) => {
@@ -245,6 +248,7 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
                 }
                 finished |= choice.finish_reason.is_some();
             }
+            spent += began.elapsed();
             if finished {
                 held_finish = Some(chunk);
                 continue;
@@ -256,6 +260,7 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
                 yield Ok(chunk);
             }
         }
+        let began = Instant::now();
         // The answer is complete: release held text, then add footers, then finish and usage.
         let Some(template) = template else { return; };
         let mut tail = String::new();
@@ -302,9 +307,13 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
                 _ => {}
             }
         }
-        if !notes.is_empty() {
-            tracing::info!(notes = %notes.join("; "), "stream stages");
-        }
+        spent += began.elapsed();
+        tracing::info!(
+            stages = stages.len(),
+            spent_ms = spent.as_secs_f64() * 1000.0,
+            notes = %notes.join("; "),
+            "stream stages"
+        );
         if !reasoning_tail.is_empty() {
             yield Ok(text_chunk(&template, None, Some(reasoning_tail), false));
         }
