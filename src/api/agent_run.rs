@@ -112,7 +112,13 @@ pub async fn run(
     }
     let outcome = stages::before(&pipeline, &mut request, &shown_model, &root).await?;
     let refusal = outcome.refusal.clone();
-    let cx = stages::context(facts, &request, &shown_model, &root, outcome.notes);
+    // Stage notes are reasoning: a client that asked for none gets none.
+    let notes = if mode == ReasoningMode::Hidden {
+        Vec::new()
+    } else {
+        outcome.notes
+    };
+    let cx = stages::context(&pipeline, facts, &request, &shown_model, &root, notes);
     if let Some(text) = refusal {
         let mut response =
             stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream)

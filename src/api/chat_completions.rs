@@ -69,7 +69,7 @@ async fn run(
     let pipeline = state.pipelines.for_model(&model_label);
     let outcome = stages::before(&pipeline, &mut request, &model_label, "").await?;
     let refusal = outcome.refusal.clone();
-    let cx = stages::context(facts, &request, &model_label, "", outcome.notes);
+    let cx = stages::context(&pipeline, facts, &request, &model_label, "", outcome.notes);
     if let Some(text) = refusal {
         return Ok(with_headers(
             stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream)

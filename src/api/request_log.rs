@@ -70,6 +70,15 @@ impl RequestFacts {
         f(&mut facts);
     }
 
+    /// Token usage recorded so far (the agent runner records the run's sum before its last chunk).
+    pub fn usage(&self) -> Option<crate::wire::Usage> {
+        self.facts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .usage
+            .clone()
+    }
+
     pub fn request_id(&self) -> String {
         self.facts
             .lock()

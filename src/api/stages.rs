@@ -30,19 +30,32 @@ pub async fn before(
 }
 
 pub fn context(
+    pipeline: &Pipeline,
     facts: &RequestFacts,
     request: &ChatRequest,
     model: &str,
     agent: &str,
     notes: Vec<String>,
 ) -> StreamContext {
+    // Only `log` and `webhook` read the request again; do not copy the conversation otherwise.
+    let needs_messages = pipeline.stream.iter().any(|s| {
+        matches!(
+            s.as_ref(),
+            stream_stages::StreamStage::Log(_) | stream_stages::StreamStage::Webhook(_)
+        )
+    });
     StreamContext {
         model: model.to_string(),
         agent: agent.to_string(),
         request_id: facts.request_id(),
-        messages: request.messages.clone(),
+        messages: if needs_messages {
+            request.messages.clone()
+        } else {
+            Vec::new()
+        },
         notes,
         started: Instant::now(),
+        facts: Some(facts.clone()),
     }
 }
 

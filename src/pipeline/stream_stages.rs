@@ -123,6 +123,8 @@ pub struct StreamContext {
     /// Lines from the request stages, shown first in the reasoning channel.
     pub notes: Vec<String>,
     pub started: Instant,
+    /// Where usage is found when the stream itself carries none (the client did not ask).
+    pub facts: Option<crate::api::request_log::RequestFacts>,
 }
 
 fn replacers_of(stage: &StreamStage) -> Vec<&Replacer> {
@@ -272,7 +274,8 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
         let usage = held_usage
             .as_ref()
             .and_then(|c| c.usage.clone())
-            .or_else(|| held_finish.as_ref().and_then(|c| c.usage.clone()));
+            .or_else(|| held_finish.as_ref().and_then(|c| c.usage.clone()))
+            .or_else(|| cx.facts.as_ref().and_then(|f| f.usage()));
         let vars = Vars { model: &cx.model, agent: &cx.agent };
         let mut notes = Vec::new();
         for stage in &stages {
