@@ -160,7 +160,7 @@ async fn replay(
     request: &ChatRequest,
     hit: &Arc<crate::wire::ChatCompletion>,
     pipeline: &Pipeline,
-    cx: StreamContext,
+    cx: Option<StreamContext>,
 ) -> Result<Response, ApiError> {
     if request.is_stream() {
         let mut chunks = assemble::to_chunks(hit, request.include_usage()).into_iter();

@@ -36,7 +36,11 @@ pub fn context(
     model: &str,
     agent: &str,
     notes: Vec<String>,
-) -> StreamContext {
+) -> Option<StreamContext> {
+    // Nothing to do for the answer: no context is built (the common, unconfigured case).
+    if pipeline.stream.is_empty() && notes.is_empty() {
+        return None;
+    }
     // Only `log` and `webhook` read the request again; do not copy the conversation otherwise.
     let needs_messages = pipeline.stream.iter().any(|s| {
         matches!(
@@ -44,7 +48,7 @@ pub fn context(
             stream_stages::StreamStage::Log(_) | stream_stages::StreamStage::Webhook(_)
         )
     });
-    StreamContext {
+    Some(StreamContext {
         model: model.to_string(),
         agent: agent.to_string(),
         request_id: facts.request_id(),
@@ -56,24 +60,19 @@ pub fn context(
         notes,
         started: Instant::now(),
         facts: Some(facts.clone()),
-    }
-}
-
-/// Whether the answer must pass the stream stages at all.
-pub fn applies(pipeline: &Pipeline, cx: &StreamContext) -> bool {
-    !pipeline.stream.is_empty() || !cx.notes.is_empty()
+    })
 }
 
 /// Wraps a started stream; returns the new first chunk and the rest.
 pub async fn stream(
     pipeline: &Pipeline,
-    cx: StreamContext,
+    cx: Option<StreamContext>,
     first: ChatChunk,
     rest: ChunkStream,
 ) -> Result<(ChatChunk, ChunkStream), ApiError> {
-    if !applies(pipeline, &cx) {
+    let Some(cx) = cx else {
         return Ok((first, rest));
-    }
+    };
     let joined: ChunkStream =
         Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest));
     let mut wrapped = stream_stages::wrap(&pipeline.stream, cx, joined);
@@ -90,12 +89,12 @@ pub async fn stream(
 /// A whole completion through the stream stages.
 pub async fn completion(
     pipeline: &Pipeline,
-    cx: StreamContext,
+    cx: Option<StreamContext>,
     completion: ChatCompletion,
 ) -> ChatCompletion {
-    if !applies(pipeline, &cx) {
+    let Some(cx) = cx else {
         return completion;
-    }
+    };
     let chunks = assemble::to_chunks(&completion, completion.usage.is_some());
     let replay: ChunkStream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)));
     let mut wrapped = stream_stages::wrap(&pipeline.stream, cx, replay);
@@ -114,7 +113,7 @@ pub async fn refusal_response(
     state: &super::AppState,
     facts: &RequestFacts,
     pipeline: &Pipeline,
-    cx: StreamContext,
+    cx: Option<StreamContext>,
     model: &str,
     text: &str,
     stream: bool,
