@@ -75,6 +75,9 @@ pub struct EventBridge {
     /// event repeats the streamed text, which must not reach the client twice.
     streamed: std::collections::HashSet<String>,
     finish_reason: Option<&'static str>,
+    /// The event (model response) that wrote the answer last, and whether that text ended in
+    /// whitespace: a new response's answer text starts a new paragraph instead of running on.
+    last_answer: Option<(String, bool)>,
 }
 
 impl EventBridge {
@@ -92,6 +95,7 @@ impl EventBridge {
             client_tools: Default::default(),
             streamed: Default::default(),
             finish_reason: None,
+            last_answer: None,
         }
     }
 
@@ -158,7 +162,7 @@ impl EventBridge {
             match (part, channel) {
                 (Part::Reasoning { .. } | Part::Text { .. }, _) if repeats_stream => {}
                 (Part::Reasoning { text }, _) => self.reasoning(&mut out, text),
-                (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text),
+                (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text, &event.id),
                 (Part::Text { text }, _) => self.thought(&mut out, &event.author, text),
                 (
                     Part::ToolCall {
@@ -221,7 +225,7 @@ impl EventBridge {
         self.usage.as_ref()
     }
 
-    fn answer(&mut self, out: &mut Vec<ChatChunk>, text: &str) {
+    fn answer(&mut self, out: &mut Vec<ChatChunk>, text: &str, event_id: &str) {
         if text.is_empty() {
             return;
         }
@@ -230,6 +234,14 @@ impl EventBridge {
             self.think_open = false;
             content.push_str("</think>\n");
         }
+        if let Some((previous, ended_in_space)) = &self.last_answer
+            && previous != event_id
+            && !ended_in_space
+            && !text.starts_with(char::is_whitespace)
+        {
+            content.push_str("\n\n");
+        }
+        self.last_answer = Some((event_id.to_string(), text.ends_with(char::is_whitespace)));
         content.push_str(text);
         self.push(
             out,
@@ -438,6 +450,30 @@ mod tests {
             ),
             (30, 6, 36)
         );
+    }
+
+    #[test]
+    fn a_new_response_starts_a_new_paragraph() {
+        let mut bridge = EventBridge::new(ReasoningMode::ReasoningContent, "c", 1, "m");
+        let mut first = event("a", vec![text("Let me check.")]);
+        first.id = "one".into();
+        first.partial = true;
+        let mut more = first.clone();
+        more.content = Some(Content {
+            role: "model".into(),
+            parts: vec![text(" Done")],
+        });
+        let mut second = event("a", vec![text("It is noon.")]);
+        second.id = "two".into();
+        second.partial = true;
+        let mut chunks = bridge.render(&first, Channel::Answer);
+        chunks.extend(bridge.render(&more, Channel::Answer));
+        chunks.extend(bridge.render(&second, Channel::Answer));
+        let content: String = chunks
+            .iter()
+            .filter_map(|c| c.choices.first()?.delta.content.clone())
+            .collect();
+        assert_eq!(content, "Let me check. Done\n\nIt is noon.");
     }
 
     #[test]
