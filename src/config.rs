@@ -106,6 +106,8 @@ pub enum SessionStore {
     Memory,
     /// A SQLite file at `sqlite_path`: state survives restarts.
     Sqlite,
+    /// Redis (`redis.url`): shared by several replicas behind a load balancer.
+    Redis,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +117,8 @@ pub struct SessionSettings {
     pub sqlite_path: String,
     /// Memory store: sessions kept; the least recently updated go first.
     pub max_sessions: usize,
+    /// Redis store: a session untouched this long expires.
+    pub redis_ttl_secs: u64,
 }
 
 impl Default for SessionSettings {
@@ -123,6 +127,7 @@ impl Default for SessionSettings {
             store: SessionStore::Memory,
             sqlite_path: "data/sessions.db".into(),
             max_sessions: 10_000,
+            redis_ttl_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -659,11 +664,12 @@ impl Config {
             .and_then(env)
             .or(settings.redis.url.clone());
         let needs_redis = settings.limits.backend == Backend::Redis
-            || (settings.cache.enabled && settings.cache.backend == Backend::Redis);
+            || (settings.cache.enabled && settings.cache.backend == Backend::Redis)
+            || settings.sessions.store == SessionStore::Redis;
         if needs_redis && redis_url.is_none() {
             return Err(fail(
                 "redis.url",
-                "a Redis backend is selected (limits.backend or cache.backend) but no URL is set"
+                "a Redis backend is selected (limits.backend, cache.backend or sessions.store) but no URL is set"
                     .into(),
             ));
         }

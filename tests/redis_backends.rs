@@ -125,3 +125,48 @@ async fn unreachable_redis_fails_start_up_clearly() {
     };
     assert!(error.contains("Redis"), "{error}");
 }
+
+#[tokio::test]
+async fn replicas_share_agent_sessions_through_redis() {
+    let Some(url) = redis_url() else { return };
+    let up = FakeUpstream::start(script(vec![
+        text_reply("first answer", 1, 1),
+        text_reply("second answer", 1, 1),
+    ]))
+    .await;
+    let root = project(
+        "redis-sessions",
+        &[(
+            "agents/memo.yaml",
+            "name: memo\ninstruction: \"Last time: {summary?}\"\noutput_key: summary\n",
+        )],
+    );
+    let prefix = format!("adk-sessions-{}-{}", std::process::id(), unused_port());
+    let settings = agent_settings(
+        &up.openai_base(),
+        &root,
+        &format!("sessions:\n  store: redis\nredis:\n  url: \"{url}\"\n  prefix: \"{prefix}\"\n"),
+    );
+    let replica_a = start_proxy(&settings).await;
+    let replica_b = start_proxy(&settings).await;
+    let body =
+        json!({"model": "memo", "messages": [{"role": "user", "content": "x"}], "stream": true});
+    for replica in [&replica_a, &replica_b] {
+        let response = client()
+            .post(replica.url("/v1/chat/completions"))
+            .header("X-Session-Id", "shared-chat")
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        read_sse(response).await;
+    }
+    let requests = up.requests();
+    assert_eq!(requests[0].system(), "Last time: ");
+    assert_eq!(
+        requests[1].system(),
+        "Last time: first answer",
+        "the second replica continued the session the first one stored"
+    );
+}

@@ -220,3 +220,30 @@ async fn sqlite_state_and_history_survive_a_restart() {
     assert_eq!(session.events.len(), 1);
     assert_eq!(session.events[0].author, "assistant");
 }
+
+#[tokio::test]
+async fn redis_store_follows_adk_rules() {
+    let url = match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("REQUIRE_REDIS").as_deref() != Ok("1"),
+                "REQUIRE_REDIS=1 but REDIS_URL is unset"
+            );
+            eprintln!("skipped: REDIS_URL is not set");
+            return;
+        }
+    };
+    let prefix = format!(
+        "adk-session-rules-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let store = adk_llm_proxy::session::redis::RedisSessionService::connect(&url, &prefix, 3600)
+        .await
+        .expect("connect");
+    scopes_and_events(&store).await;
+}

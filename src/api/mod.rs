@@ -97,6 +97,14 @@ impl AppState {
             SessionStore::Memory => Arc::new(InMemorySessionService::with_capacity(
                 config.sessions.max_sessions,
             )),
+            SessionStore::Redis => Arc::new(
+                crate::session::redis::RedisSessionService::connect(
+                    config.redis_url.as_deref().unwrap_or_default(),
+                    &config.redis_prefix,
+                    config.sessions.redis_ttl_secs,
+                )
+                .await?,
+            ),
             SessionStore::Sqlite => {
                 let path = std::path::Path::new(&config.sessions.sqlite_path);
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

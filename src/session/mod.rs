@@ -7,6 +7,7 @@
 
 pub mod identity;
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 pub mod state;
 
