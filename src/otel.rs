@@ -34,6 +34,10 @@ pub struct RequestSpan {
     pub output_tokens: Option<u64>,
     pub time_to_first_token: Option<Duration>,
     pub error: Option<String>,
+    /// The agent that served the request, its session and its model calls (agent runs only).
+    pub agent: Option<String>,
+    pub session_id: Option<String>,
+    pub llm_calls: Option<u32>,
 }
 
 static EXPORTER: OnceLock<mpsc::Sender<RequestSpan>> = OnceLock::new();
@@ -182,6 +186,15 @@ pub fn encode(service: &str, spans: &[RequestSpan]) -> Value {
             }
             if let Some(n) = s.output_tokens {
                 attributes.push(attr("gen_ai.usage.output_tokens", json!(n)));
+            }
+            if let Some(agent) = &s.agent {
+                attributes.push(attr("gen_ai.agent.name", json!(agent)));
+            }
+            if let Some(session) = &s.session_id {
+                attributes.push(attr("gen_ai.conversation.id", json!(session)));
+            }
+            if let Some(calls) = s.llm_calls {
+                attributes.push(attr("adk.llm_calls", json!(calls)));
             }
             if let Some(ttft) = s.time_to_first_token {
                 attributes.push(attr("adk.time_to_first_token_ms", json!(ttft.as_secs_f64() * 1000.0)));

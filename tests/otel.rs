@@ -62,6 +62,16 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
         .await
         .expect("send");
     let _ = read_sse(response).await;
+    // An agent run (the shipped `assistant`): its span names the agent and the session.
+    let response = client()
+        .post(format!("http://{address}/v1/chat/completions"))
+        .header("X-Session-Id", "otel-chat")
+        .json(&json!({"model": "assistant", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let _ = read_sse(response).await;
 
     let started = Instant::now();
     let export = loop {
@@ -78,6 +88,30 @@ async fn chat_requests_become_otlp_spans_with_genai_attributes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let agent_span = loop {
+        let found = collector
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/traces")
+            .find(|r| r.body.to_string().contains("gen_ai.agent.name"));
+        if let Some(r) = found {
+            break r.body.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no agent span within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        agent_span.contains(r#"{"key":"gen_ai.agent.name","value":{"stringValue":"assistant"}}"#),
+        "{agent_span}"
+    );
+    assert!(
+        agent_span
+            .contains(r#"{"key":"gen_ai.conversation.id","value":{"stringValue":"otel-chat"}}"#),
+        "{agent_span}"
+    );
     let _ = child.kill().await;
     let resource = &export.body["resourceSpans"][0];
     assert_eq!(

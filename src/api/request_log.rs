@@ -298,6 +298,9 @@ fn export_span(facts: &Facts, started: std::time::SystemTime, status: u16) {
         output_tokens: facts.usage.as_ref().map(|u| u.completion_tokens),
         time_to_first_token: facts.time_to_first_token,
         error: facts.stream_error.clone(),
+        agent: facts.agent.clone(),
+        session_id: facts.session_id.clone(),
+        llm_calls: facts.llm_calls,
     });
 }
 
