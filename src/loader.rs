@@ -344,6 +344,37 @@ impl Loader<'_> {
             .map_err(|e| fail("instruction", format!("prompt file '{path}': {e}")))
     }
 
+    /// The agent a `{name}` or `{config_path}` reference names (loading the file if needed).
+    fn resolve(
+        &mut self,
+        reference: &SubAgentRef,
+        fail: &dyn Fn(String) -> LoadError,
+    ) -> Result<String, LoadError> {
+        match (&reference.name, &reference.config_path) {
+            (Some(name), None) => {
+                if !self.agents.contains_key(name) {
+                    let known: Vec<&str> = self.agents.keys().map(String::as_str).collect();
+                    return Err(fail(format!(
+                        "unknown agent '{name}' (known: {})",
+                        known.join(", ")
+                    )));
+                }
+                Ok(name.clone())
+            }
+            (None, Some(path)) => {
+                let path = self.dir.join(path);
+                if !path.exists() {
+                    return Err(fail(format!(
+                        "config_path '{}' does not exist",
+                        path.display()
+                    )));
+                }
+                self.load_file(&path)
+            }
+            _ => Err(fail("set exactly one of name or config_path".into())),
+        }
+    }
+
     /// Resolves sub-agent references, then checks parents and cycles.
     fn link(mut self) -> Result<AgentTree, LoadError> {
         let names: Vec<String> = self.agents.keys().cloned().collect();
@@ -356,28 +387,7 @@ impl Loader<'_> {
             for (i, sub) in refs.iter().enumerate() {
                 let fail =
                     |msg: String| LoadError(format!("{}: sub_agents[{i}]: {msg}", file.display()));
-                let child = match (&sub.name, &sub.config_path) {
-                    (Some(child), None) => {
-                        if !self.agents.contains_key(child) {
-                            return Err(fail(format!(
-                                "unknown agent '{child}' (known: {})",
-                                names.join(", ")
-                            )));
-                        }
-                        child.clone()
-                    }
-                    (None, Some(path)) => {
-                        let path = self.dir.join(path);
-                        if !path.exists() {
-                            return Err(fail(format!(
-                                "config_path '{}' does not exist",
-                                path.display()
-                            )));
-                        }
-                        self.load_file(&path)?
-                    }
-                    _ => return Err(fail("set exactly one of name or config_path".into())),
-                };
+                let child = self.resolve(sub, &fail)?;
                 if &child == name {
                     return Err(fail(format!("'{name}' cannot be its own sub-agent")));
                 }
@@ -394,25 +404,7 @@ impl Loader<'_> {
                 let fail = |msg: String| {
                     LoadError(format!("{}: tools[{i}].args.agent: {msg}", file.display()))
                 };
-                let target = match (&reference.name, &reference.config_path) {
-                    (Some(target), None) => {
-                        if !self.agents.contains_key(target) {
-                            return Err(fail(format!("unknown agent '{target}'")));
-                        }
-                        target.clone()
-                    }
-                    (None, Some(path)) => {
-                        let path = self.dir.join(path);
-                        if !path.exists() {
-                            return Err(fail(format!(
-                                "config_path '{}' does not exist",
-                                path.display()
-                            )));
-                        }
-                        self.load_file(&path)?
-                    }
-                    _ => return Err(fail("set exactly one of name or config_path".into())),
-                };
+                let target = self.resolve(&reference, &fail)?;
                 if &target == name {
                     return Err(fail(format!("'{name}' cannot use itself as a tool")));
                 }

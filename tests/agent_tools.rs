@@ -41,6 +41,18 @@ async fn tool_round(agent_yaml: &str, tool: &str, arguments: Value) -> Value {
     serde_json::from_str(last["content"].as_str().expect("text")).expect("tool result JSON")
 }
 
+/// Runs a tool outside any agent, as the runtime would (time limit, error wrapping).
+async fn run_alone(tool: &dyn adk_llm_proxy::tool::Tool, args: Value) -> Value {
+    let mut actions = EventActions::default();
+    let mut cx = ToolContext {
+        state: &Default::default(),
+        actions: &mut actions,
+        agent_name: "a",
+        function_call_id: "c",
+    };
+    run_tool(tool, args, &mut cx, std::time::Duration::from_secs(2)).await
+}
+
 #[tokio::test]
 async fn fetch_url_refuses_internal_addresses_unless_allowed() {
     let page = FakeUpstream::start(|_| Reply::Sse(vec![])).await;
@@ -67,20 +79,7 @@ async fn fetch_url_refuses_internal_addresses_unless_allowed() {
         "http://[::1]:8080/",
         "file:///etc/passwd",
     ] {
-        let mut actions = EventActions::default();
-        let mut cx = ToolContext {
-            state: &Default::default(),
-            actions: &mut actions,
-            agent_name: "a",
-            function_call_id: "c",
-        };
-        let result = run_tool(
-            tool.as_ref(),
-            json!({"url": url}),
-            &mut cx,
-            std::time::Duration::from_secs(2),
-        )
-        .await;
+        let result = run_alone(tool.as_ref(), json!({"url": url})).await;
         assert!(
             result["error"]
                 .as_str()
@@ -91,20 +90,7 @@ async fn fetch_url_refuses_internal_addresses_unless_allowed() {
     let limited = ToolRegistry::with_builtins()
         .build("fetch_url", &json!({"allow_hosts": ["*.wikipedia.org"]}))
         .expect("tool");
-    let mut actions = EventActions::default();
-    let mut cx = ToolContext {
-        state: &Default::default(),
-        actions: &mut actions,
-        agent_name: "a",
-        function_call_id: "c",
-    };
-    let result = run_tool(
-        limited.as_ref(),
-        json!({"url": "https://example.com/"}),
-        &mut cx,
-        std::time::Duration::from_secs(2),
-    )
-    .await;
+    let result = run_alone(limited.as_ref(), json!({"url": "https://example.com/"})).await;
     assert!(
         result["error"]
             .as_str()
