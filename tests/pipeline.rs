@@ -547,3 +547,42 @@ async fn redact_output_across_two_and_three_chunks() {
         );
     }
 }
+
+#[tokio::test]
+async fn stage_notes_follow_the_reasoning_mode() {
+    let up = FakeUpstream::start(streamed(&["ok"])).await;
+    let proxy = start_proxy(&with_pipeline(
+        &up,
+        "  request:\n    - stage: redact\n      builtins: [email]\n",
+    ))
+    .await;
+    let ask = |mode: &'static str| {
+        let url = proxy.url("/v1/chat/completions");
+        async move {
+            let response = client()
+                .post(url)
+                .header("X-Reasoning-Mode", mode)
+                .json(&json!({"messages": user("to a@b.org"), "stream": true}))
+                .send()
+                .await
+                .expect("send");
+            read_sse(response).await
+        }
+    };
+    let tags = ask("think_tags").await;
+    assert_eq!(
+        tags.content(),
+        "<think>\n[pipeline] redacted 1 e-mail address\n</think>\nok"
+    );
+    let hidden = ask("hidden").await;
+    assert_eq!(hidden.content(), "ok");
+    assert!(!hidden.raw.contains("redacted"), "{}", hidden.raw);
+    let openrouter = ask("reasoning").await;
+    assert!(
+        openrouter
+            .raw
+            .contains(r#""reasoning":"[pipeline] redacted 1 e-mail address\n""#),
+        "{}",
+        openrouter.raw
+    );
+}

@@ -26,6 +26,25 @@ use crate::wire::ChatRequest;
 
 pub const REASONING_MODE_HEADER: &str = "x-reasoning-mode";
 
+/// The `X-Reasoning-Mode` header's choice, else `default` (`reasoning.mode` in settings.yaml).
+pub fn reasoning_mode(
+    headers: &HeaderMap,
+    default: ReasoningMode,
+) -> Result<ReasoningMode, ApiError> {
+    match headers
+        .get(REASONING_MODE_HEADER)
+        .map(|v| v.to_str().ok().and_then(ReasoningMode::parse))
+    {
+        None => Ok(default),
+        Some(Some(mode)) => Ok(mode),
+        Some(None) => Err(ApiError::invalid_request(
+            "X-Reasoning-Mode must be one of reasoning_content, reasoning, think_tags, hidden.",
+            Some("X-Reasoning-Mode"),
+            "invalid_reasoning_mode",
+        )),
+    }
+}
+
 pub async fn run(
     state: &AppState,
     facts: &RequestFacts,
@@ -76,20 +95,7 @@ pub async fn run(
             "unsupported_value",
         ));
     }
-    let mode = match headers
-        .get(REASONING_MODE_HEADER)
-        .map(|v| v.to_str().ok().and_then(ReasoningMode::parse))
-    {
-        None => state.config.reasoning.mode,
-        Some(Some(mode)) => mode,
-        Some(None) => {
-            return Err(ApiError::invalid_request(
-                "X-Reasoning-Mode must be one of reasoning_content, reasoning, think_tags, hidden.",
-                Some("X-Reasoning-Mode"),
-                "invalid_reasoning_mode",
-            ));
-        }
-    };
+    let mode = reasoning_mode(headers, state.config.reasoning.mode)?;
     let session = identity::identify(
         headers,
         &request,
@@ -112,13 +118,15 @@ pub async fn run(
     }
     let outcome = stages::before(&pipeline, &mut request, &shown_model, &root).await?;
     let refusal = outcome.refusal.clone();
-    // Stage notes are reasoning: a client that asked for none gets none.
-    let notes = if mode == ReasoningMode::Hidden {
-        Vec::new()
-    } else {
-        outcome.notes
-    };
-    let cx = stages::context(&pipeline, facts, &request, &shown_model, &root, notes);
+    let cx = stages::context(
+        &pipeline,
+        facts,
+        &request,
+        &shown_model,
+        &root,
+        outcome.notes,
+        mode,
+    );
     if let Some(text) = refusal {
         let mut response =
             stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream)

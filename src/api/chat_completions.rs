@@ -67,9 +67,18 @@ async fn run(
 
     let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
     let pipeline = state.pipelines.for_model(&model_label);
+    let mode = agent_run::reasoning_mode(headers, state.config.reasoning.mode)?;
     let outcome = stages::before(&pipeline, &mut request, &model_label, "").await?;
     let refusal = outcome.refusal.clone();
-    let cx = stages::context(&pipeline, facts, &request, &model_label, "", outcome.notes);
+    let cx = stages::context(
+        &pipeline,
+        facts,
+        &request,
+        &model_label,
+        "",
+        outcome.notes,
+        mode,
+    );
     if let Some(text) = refusal {
         return Ok(with_headers(
             stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream)

@@ -36,6 +36,7 @@ pub fn context(
     model: &str,
     agent: &str,
     notes: Vec<String>,
+    reasoning: crate::event_bridge::ReasoningMode,
 ) -> Option<StreamContext> {
     // Nothing to do for the answer: no context is built (the common, unconfigured case).
     if pipeline.stream.is_empty() && notes.is_empty() {
@@ -60,6 +61,7 @@ pub fn context(
         notes,
         started: Instant::now(),
         facts: Some(facts.clone()),
+        reasoning,
     })
 }
 

@@ -125,6 +125,8 @@ pub struct StreamContext {
     pub started: Instant,
     /// Where usage is found when the stream itself carries none (the client did not ask).
     pub facts: Option<crate::api::request_log::RequestFacts>,
+    /// How the stages' own reasoning lines (notes, `stats: {as: reasoning}`) are sent.
+    pub reasoning: crate::event_bridge::ReasoningMode,
 }
 
 fn replacers_of(stage: &StreamStage) -> Vec<&Replacer> {
@@ -220,7 +222,9 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
             if notes_pending {
                 notes_pending = false;
                 let text = cx.notes.iter().map(|n| format!("[pipeline] {n}\n")).collect::<String>();
-                yield Ok(text_chunk(&chunk, None, Some(text), true));
+                if let Some(notes) = reasoning_chunk(&chunk, cx.reasoning, text, true) {
+                    yield Ok(notes);
+                }
             }
             if chunk.choices.is_empty() {
                 if chunk.usage.is_some() {
@@ -318,11 +322,13 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
             "stream stages"
         );
         if !reasoning_tail.is_empty() {
-            yield Ok(text_chunk(&template, None, Some(reasoning_tail), false));
+            if let Some(line) = reasoning_chunk(&template, cx.reasoning, reasoning_tail, false) {
+                yield Ok(line);
+            }
         }
         if !tail.is_empty() {
             answer.push_str(&tail);
-            yield Ok(text_chunk(&template, Some(tail), None, false));
+            yield Ok(text_chunk(&template, Delta { content: Some(tail), ..Delta::default() }, false));
         }
         if let Some(finish) = held_finish {
             yield Ok(finish);
@@ -361,24 +367,38 @@ fn is_empty(chunk: &ChatChunk) -> bool {
         })
 }
 
-fn text_chunk(
+fn text_chunk(like: &ChatChunk, mut delta: Delta, role: bool) -> ChatChunk {
+    if role {
+        delta.role = Some("assistant".into());
+    }
+    ChatChunk::built(&like.id, like.created, &like.model, Some(delta), None)
+}
+
+/// A reasoning line in the client's reasoning mode (none when it wants no reasoning).
+fn reasoning_chunk(
     like: &ChatChunk,
-    content: Option<String>,
-    reasoning: Option<String>,
+    mode: crate::event_bridge::ReasoningMode,
+    text: String,
     role: bool,
-) -> ChatChunk {
-    ChatChunk::built(
-        &like.id,
-        like.created,
-        &like.model,
-        Some(Delta {
-            role: role.then(|| "assistant".to_string()),
-            content,
-            reasoning_content: reasoning,
+) -> Option<ChatChunk> {
+    use crate::event_bridge::ReasoningMode;
+    let delta = match mode {
+        ReasoningMode::Hidden => return None,
+        ReasoningMode::ReasoningContent => Delta {
+            reasoning_content: Some(text),
             ..Delta::default()
-        }),
-        None,
-    )
+        },
+        ReasoningMode::Reasoning => {
+            let mut delta = Delta::default();
+            delta.extra.insert("reasoning".into(), Value::String(text));
+            delta
+        }
+        ReasoningMode::ThinkTags => Delta {
+            content: Some(format!("<think>\n{text}</think>\n")),
+            ..Delta::default()
+        },
+    };
+    Some(text_chunk(like, delta, role))
 }
 
 fn stats_line(cx: &StreamContext, first_token: Option<Instant>, usage: Option<&Usage>) -> String {
