@@ -10,6 +10,7 @@
 //! |-------------|---------------------------------------------------------|
 //! | direct      | 1 upstream call, no proxy                               |
 //! | proxy       | transparent default agent = plain proxying, 1 call      |
+//! | stages      | plain proxying with system_prompt, redact, link, redact_output, stats |
 //! | one_step    | LlmAgent with an instruction: 1 call through the runtime |
 //! | two_steps   | SequentialAgent of two LlmAgents: 2 calls               |
 //! | tool_step   | LlmAgent + `current_time`: call, tool, call             |
@@ -127,8 +128,9 @@ fn main() {
     ] {
         std::fs::write(agents.join(file), text).expect("agent file");
     }
+    // Model "piped" gets request and stream stages, to price the pipeline on plain proxying.
     let extra = format!(
-        "agents:\n  dir: \"{}\"\n  prompts_dir: \"{}\"\n",
+        "agents:\n  dir: \"{}\"\n  prompts_dir: \"{}\"\nmodels:\n  piped:\n    pipeline:\n      request:\n        - stage: system_prompt\n          text: \"Today is {{date}}.\"\n        - stage: redact\n      stream:\n        - stage: link\n          pattern: '#(\\d+)'\n          url: 'https://t/$1'\n        - stage: redact_output\n        - stage: stats\n",
         agents.display(),
         prompts.display()
     );
@@ -148,6 +150,7 @@ fn main() {
             ("direct", &direct_url, body("bench", false), vec![]),
             ("direct_tool", &direct_url, body("bench", true), vec![]),
             ("proxy", &proxy_url, body("bench", false), vec!["direct"]),
+            ("stages", &proxy_url, body("piped", false), vec!["direct"]),
             ("one_step", &proxy_url, body("one_step", false), vec!["direct"]),
             ("two_steps", &proxy_url, body("two_steps", false), vec!["direct", "direct"]),
             ("tool_step", &proxy_url, body("tool_step", false), vec!["direct_tool", "direct"]),
@@ -184,6 +187,10 @@ fn main() {
         let get = |k: &str| added50.get(k).copied().unwrap_or(f64::NAN);
         println!("\nderived (added p50, against direct calls with the same upstream replies):");
         println!("  plain proxying                    {:+.3} ms", get("proxy"));
+        println!(
+            "  + 2 request and 3 stream stages   {:+.3} ms (stages − proxy)",
+            get("stages") - get("proxy")
+        );
         println!(
             "  a request through one LlmAgent    {:+.3} ms ({:+.3} ms more than plain proxying)",
             get("one_step"),

@@ -586,3 +586,36 @@ async fn stage_notes_follow_the_reasoning_mode() {
         openrouter.raw
     );
 }
+
+#[tokio::test]
+async fn all_builtin_patterns_on_a_russian_answer() {
+    let up = FakeUpstream::start(streamed(&[
+        "Номер карты 4111 1111 ",
+        "1111 1111, ключ sk-abcdefghijklmnop",
+        "qrstu, почта ivan@example.ru.",
+    ]))
+    .await;
+    let proxy = start_proxy(&with_pipeline(
+        &up,
+        "  stream:\n    - stage: redact_output\n",
+    ))
+    .await;
+    let sse = stream_chat(&proxy, user("x")).await;
+    assert_eq!(
+        sse.content(),
+        "Номер карты [REDACTED], ключ [REDACTED], почта [REDACTED]."
+    );
+    let first = sse
+        .json()
+        .iter()
+        .find_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        first, "Номер карты ",
+        "text before a possible match is not held"
+    );
+}

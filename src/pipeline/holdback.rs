@@ -24,7 +24,7 @@ impl Replacer {
     /// `template` uses `$1` / `${name}` for capture groups (the `regex` crate's syntax).
     pub fn new(pattern: &str, template: &str) -> Result<Self, String> {
         let regex = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
-        let dfa = DFA::new(pattern).map_err(|e| e.to_string())?;
+        let dfa = DFA::new(&ascii_word_boundaries(pattern)).map_err(|e| e.to_string())?;
         Ok(Self {
             regex,
             dfa,
@@ -72,6 +72,31 @@ impl Replacer {
                 .unwrap_or(true)
         })
     }
+}
+
+/// Lazy DFAs cannot do Unicode word boundaries, and the built-in patterns use `\b`. The DFA only
+/// decides how much text to hold back (the `regex` crate still does the matching), so ASCII word
+/// boundaries serve: at the end of the pending text a boundary is undecided, so the text is held
+/// either way, and a complete match in released text is still found by the real regex.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("(?-u:\\b)"),
+            Some('B') => out.push_str("(?-u:\\B)"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 pub struct HoldBack {
@@ -152,6 +177,17 @@ mod tests {
         );
         let out = run(r"#(\d+)", "<$1>", &["plain text ", "no hash"]);
         assert_eq!(out, ["plain text ", "no hash", ""]);
+    }
+
+    #[test]
+    fn word_boundaries_and_non_ascii_text_work() {
+        let out = run(r"\b\d{4} \d{4}\b", "[card]", &["Карта 4111 ", "1111 и всё"]);
+        assert_eq!(out.concat(), "Карта [card] и всё");
+        assert_eq!(out[0], "Карта ", "Cyrillic text is not held back");
+        assert_eq!(
+            super::ascii_word_boundaries(r"\bx\\b\B"),
+            r"(?-u:\b)x\\b(?-u:\B)"
+        );
     }
 
     #[test]
