@@ -131,8 +131,8 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-/// SIGHUP re-reads the settings file and swaps the client keys (and their limits); open streams
-/// are untouched. A broken file is reported and the running configuration kept.
+/// SIGHUP re-reads the settings file and swaps the client keys (and their limits), the pipeline
+/// stages and the agents; open streams are untouched. A broken file is reported and the running configuration kept.
 fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -146,6 +146,22 @@ fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
                     let count = fresh.auth.keys.len();
                     state.replace_keys(fresh.keys.clone());
                     tracing::info!(keys = count, "reloaded {} on SIGHUP", cli.config.display());
+                    match adk_llm_proxy::pipeline::compile_settings(
+                        &fresh.pipeline,
+                        &fresh.models,
+                        &fresh.source,
+                        std::path::Path::new(&state.config.agents.prompts_dir),
+                        adk_llm_proxy::pipeline::http_client(),
+                    ) {
+                        Ok(pipelines) => {
+                            state.replace_pipelines(pipelines);
+                            tracing::info!("reloaded the pipeline stages on SIGHUP");
+                        }
+                        Err(error) => tracing::error!(
+                            %error,
+                            "pipeline reload on SIGHUP failed; keeping the running stages"
+                        ),
+                    }
                     // Agents are re-read from the directory the server started with; providers
                     // stay as they are (a new provider needs a restart).
                     let mut agents_config = fresh;

@@ -451,12 +451,19 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
         "{text}"
     );
 
-    let up = FakeUpstream::start(|_| Reply::error(404, json!({"error": "no"}))).await;
-    let settings = write_settings(
+    let up = FakeUpstream::start(|req| {
+        if req.path.ends_with("/chat/completions") {
+            Reply::Sse(openai_text(&["hi"]))
+        } else {
+            Reply::error(404, json!({"error": "no"}))
+        }
+    })
+    .await;
+    let settings_path = write_settings(
         "agents.yaml",
         &settings_yaml("openai", &up.openai_base(), ""),
     );
-    let settings = settings.to_str().expect("path");
+    let settings = settings_path.to_str().expect("path");
     let broken = project(
         "broken-agents",
         &[(
@@ -518,6 +525,15 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
         "name: second\ninstruction: two\n",
     )
     .expect("write");
+    // The same signal re-reads the pipeline stages of settings.yaml.
+    std::fs::write(
+        &settings_path,
+        format!(
+            "{}pipeline:\n  stream:\n    - stage: append\n      text: reloaded footer\n",
+            settings_yaml("openai", &up.openai_base(), "")
+        ),
+    )
+    .expect("rewrite settings");
     signal(&proxy.child, "HUP");
     let started = Instant::now();
     loop {
@@ -531,6 +547,20 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let answer = read_sse(
+        client()
+            .post(format!("{}/v1/chat/completions", proxy.base))
+            .json(&json!({"model": "plain", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(answer.content(), "hi\n\nreloaded footer");
     let log = proxy.stop().await;
     assert!(log.contains("reloaded agents on SIGHUP"), "{log}");
+    assert!(
+        log.contains("reloaded the pipeline stages on SIGHUP"),
+        "{log}"
+    );
 }

@@ -112,7 +112,7 @@ pub async fn run(
     }
 
     // Pre-processing: the global stages, the model's, then the agent's own.
-    let mut pipeline = state.pipelines.for_model(&shown_model);
+    let mut pipeline = state.pipelines().for_model(&shown_model);
     if let Some(own) = agents.pipeline_of(&root) {
         pipeline = pipeline.then(own);
     }

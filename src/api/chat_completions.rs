@@ -66,7 +66,7 @@ async fn run(
     let mut extra_headers = admit(state, facts, client_key).await?;
 
     let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
-    let pipeline = state.pipelines.for_model(&model_label);
+    let pipeline = state.pipelines().for_model(&model_label);
     let mode = agent_run::reasoning_mode(headers, state.config.reasoning.mode)?;
     let outcome = stages::before(&pipeline, &mut request, &model_label, "").await?;
     let refusal = outcome.refusal.clone();

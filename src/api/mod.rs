@@ -49,8 +49,8 @@ pub struct AppState {
     /// Swapped on SIGHUP; a running agent keeps the set it started with.
     agents: Arc<RwLock<Arc<AgentSet>>>,
     pub runner: Arc<Runner>,
-    /// The global and per-model pre/post-processing stages.
-    pub pipelines: Arc<Pipelines>,
+    /// The global and per-model pre/post-processing stages; swapped on SIGHUP.
+    pipelines: Arc<RwLock<Arc<Pipelines>>>,
 }
 
 impl AppState {
@@ -135,7 +135,7 @@ impl AppState {
         Ok(Self {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
-            pipelines: Arc::new(pipelines),
+            pipelines: Arc::new(RwLock::new(Arc::new(pipelines))),
             keys: Arc::new(RwLock::new(config.keys.clone())),
             config: Arc::new(config),
             registry,
@@ -147,6 +147,18 @@ impl AppState {
 
     pub fn keys(&self) -> Arc<KeyStore> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn pipelines(&self) -> Arc<Pipelines> {
+        self.pipelines
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the global and per-model stages (SIGHUP); running requests keep theirs.
+    pub fn replace_pipelines(&self, pipelines: Pipelines) {
+        *self.pipelines.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pipelines);
     }
 
     pub fn agents(&self) -> Arc<AgentSet> {
