@@ -619,3 +619,85 @@ async fn all_builtin_patterns_on_a_russian_answer() {
         "text before a possible match is not held"
     );
 }
+
+#[tokio::test]
+async fn an_agents_request_stages_run_before_each_of_its_model_calls() {
+    let up = FakeUpstream::start(streamed(&["step text"])).await;
+    let files = [
+        (
+            "agents/steps.yaml",
+            "name: steps\nagent_class: SequentialAgent\nsub_agents:\n  - name: first\n  - name: second\n",
+        ),
+        (
+            "agents/first.yaml",
+            "name: first\ninstruction: first instruction\npipeline:\n  request:\n    - stage: system_prompt\n      text: \"RULE for {agent}\"\n",
+        ),
+        (
+            "agents/second.yaml",
+            "name: second\ninstruction: second instruction\npipeline:\n  request:\n    - stage: guard\n      rules:\n        - keywords: [forbidden]\n          message: Not in this step.\n",
+        ),
+    ];
+    let root = project("step-stages", &files);
+    let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
+    let ask = |text: &str| json!({"model": "steps", "stream": true, "messages": user(text)});
+    let sse = read_sse(post_chat(&proxy, &ask("hello")).await).await;
+    assert_eq!(sse.content(), "step text");
+    let requests = up.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests[0]
+            .system()
+            .starts_with("RULE for first\nfirst instruction"),
+        "{}",
+        requests[0].system()
+    );
+    assert_eq!(
+        requests[1].system(),
+        "second instruction",
+        "stages belong to their agent"
+    );
+
+    let sse = read_sse(post_chat(&proxy, &ask("something forbidden")).await).await;
+    assert_eq!(sse.content(), "Not in this step.");
+    assert!(
+        sse.reasoning()
+            .contains("[second] [pipeline] guard: request blocked"),
+        "{}",
+        sse.reasoning()
+    );
+    assert_eq!(
+        up.requests().len(),
+        3,
+        "the blocked step made no model call"
+    );
+
+    // Stream stages belong to the answer, so only a top-level agent may have them.
+    let bad = project(
+        "step-stream-stages",
+        &[
+            files[0],
+            files[1],
+            (
+                "agents/second.yaml",
+                "name: second\ninstruction: x\npipeline:\n  stream:\n    - stage: stats\n",
+            ),
+        ],
+    );
+    let yaml = agent_settings(&up.openai_base(), &bad, "");
+    let settings = adk_llm_proxy::config::parse_settings(&yaml, "s.yaml").expect("parse");
+    let config = adk_llm_proxy::config::Config::from_settings(
+        std::path::Path::new("s.yaml"),
+        settings,
+        &Default::default(),
+        &|_| Some("k".to_string()),
+    )
+    .expect("config");
+    let error = adk_llm_proxy::api::AppState::build(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        error.contains("second.yaml: pipeline.stream:") && error.contains("only a top-level agent"),
+        "{error}"
+    );
+}

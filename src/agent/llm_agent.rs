@@ -246,8 +246,24 @@ impl Agent for LlmAgent {
                 let mut request = self.build_request(&ctx, &step_tools).await?;
                 let event_id = format!("evt_{}", crate::ids::random_hex(16));
 
+                // The agent's own request stages (its YAML `pipeline.request`), before this call.
                 let mut short_circuit = None;
-                for callback in &callbacks {
+                if let Some(own) = ctx.agents().pipeline_of(&self.name).filter(|p| !p.request.is_empty()) {
+                    let model = self.model.as_deref().or(ctx.invocation.input.model.as_deref()).unwrap_or("");
+                    let vars = crate::pipeline::Vars { model, agent: &self.name };
+                    let outcome = crate::pipeline::request_stages::run(&own.request, &mut request, &vars)
+                        .await
+                        .map_err(RunError::Upstream)?;
+                    if !outcome.notes.is_empty() {
+                        let mut note = ctx.event(&self.name);
+                        let text = outcome.notes.iter().map(|n| format!("[pipeline] {n}\n")).collect::<String>();
+                        note.content = Some(Content::text("model", text));
+                        let channel = if ctx.channel == Channel::Hidden { Channel::Hidden } else { Channel::Thought };
+                        yield super::Emitted { event: note, channel, store: false };
+                    }
+                    short_circuit = outcome.refusal.map(|text| Content::text("model", text));
+                }
+                for callback in callbacks.iter().filter(|_| short_circuit.is_none()) {
                     let mut cb = ctx.callback_context(&self.name).await;
                     let answer = callback.before_model(&mut cb, &mut request).await;
                     if let Some(event) = ctx.callback_event(&self.name, &mut cb, None) {

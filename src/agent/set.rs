@@ -131,6 +131,21 @@ impl AgentSet {
                     },
                 )
                 .map_err(LoadError)?;
+                if !compiled.stream.is_empty() && loaded.parent.is_some() {
+                    return Err(LoadError(format!(
+                        "{}: pipeline.stream: stream stages act on the answer the client receives, so only a top-level agent can have them ('{name}' is a sub-agent of '{}')",
+                        loaded.file.display(),
+                        loaded.parent.as_deref().unwrap_or_default()
+                    )));
+                }
+                if !compiled.request.is_empty() && loaded.config.agent_class != AgentClass::LlmAgent
+                {
+                    return Err(LoadError(format!(
+                        "{}: pipeline.request: request stages run before each of an LlmAgent's model calls; a {:?} makes none",
+                        loaded.file.display(),
+                        loaded.config.agent_class
+                    )));
+                }
                 pipelines.insert(name.clone(), compiled);
             }
             let c = &loaded.config;
@@ -180,7 +195,8 @@ impl AgentSet {
         self.with_callbacks(callbacks)
     }
 
-    /// The agent's own pre/post-processing stages, if it has any.
+    /// The agent's own stages, if it has any: request stages run before each of its model calls
+    /// (wherever it runs), stream stages on the client's answer when it is the requested agent.
     pub fn pipeline_of(&self, name: &str) -> Option<&crate::pipeline::Pipeline> {
         self.pipelines.get(name)
     }

@@ -111,10 +111,15 @@ pub async fn run(
         extra_headers.push((HeaderName::from_static("x-adk-agent"), value));
     }
 
-    // Pre-processing: the global stages, the model's, then the agent's own.
+    // Pre-processing: the global stages and the model's on the client's request. The agent's own
+    // request stages run before each of its model calls (LlmAgent); its stream stages join the
+    // answer's.
     let mut pipeline = state.pipelines().for_model(&shown_model);
     if let Some(own) = agents.pipeline_of(&root) {
-        pipeline = pipeline.then(own);
+        pipeline = pipeline.then(&crate::pipeline::Pipeline {
+            request: Vec::new(),
+            stream: own.stream.clone(),
+        });
     }
     let outcome = stages::before(&pipeline, &mut request, &shown_model, &root).await?;
     let refusal = outcome.refusal.clone();

@@ -225,15 +225,12 @@ impl RequestStage {
                 }
             }
             RequestStage::Guard { rules } => {
-                let Some(last) = request
-                    .messages
-                    .iter_mut()
-                    .rev()
-                    .find(|m| m.role() == "user")
-                else {
-                    return Ok(());
-                };
-                let text = last.text().unwrap_or_default();
+                let turn = current_turn(&request.messages);
+                let text = turn
+                    .clone()
+                    .filter_map(|i| request.messages[i].text())
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 for rule in rules {
                     if !rule.regex.is_match(&text) {
                         continue;
@@ -250,9 +247,11 @@ impl RequestStage {
                         GuardAction::Rewrite(replacement) => {
                             tracing::info!(rule = %rule.name, "guard rewrote a request");
                             let regex = &rule.regex;
-                            map_texts(last, |t| {
-                                regex.replace_all(t, replacement.as_str()).into_owned()
-                            });
+                            for i in turn.clone() {
+                                map_texts(&mut request.messages[i], |t| {
+                                    regex.replace_all(t, replacement.as_str()).into_owned()
+                                });
+                            }
                             outcome
                                 .notes
                                 .push(format!("guard: request rewritten by rule '{}'", rule.name));
@@ -296,6 +295,23 @@ impl RequestStage {
             }
         }
         Ok(())
+    }
+}
+
+/// The messages of the current user turn: the trailing run of user messages (inside an agent
+/// run that includes the "For context" lines other agents added), else the last user message.
+fn current_turn(messages: &[Message]) -> std::ops::Range<usize> {
+    let end = messages.len();
+    let start = messages
+        .iter()
+        .rposition(|m| m.role() != "user")
+        .map_or(0, |i| i + 1);
+    if start < end {
+        return start..end;
+    }
+    match messages.iter().rposition(|m| m.role() == "user") {
+        Some(i) => i..i + 1,
+        None => 0..0,
     }
 }
 
