@@ -13,6 +13,22 @@ fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
 
+/// The error that stops a server with these settings (file name `s.yaml`) from starting.
+async fn start_up_error(yaml: &str) -> String {
+    let settings = adk_llm_proxy::config::parse_settings(yaml, "s.yaml").expect("parse");
+    let config = adk_llm_proxy::config::Config::from_settings(
+        std::path::Path::new("s.yaml"),
+        settings,
+        &Default::default(),
+        &|_| Some("k".to_string()),
+    )
+    .expect("config");
+    adk_llm_proxy::api::AppState::build(config)
+        .await
+        .err()
+        .expect("start-up refused")
+}
+
 fn with_pipeline(up: &FakeUpstream, pipeline: &str) -> String {
     format!(
         "{}pipeline:\n{pipeline}",
@@ -465,19 +481,7 @@ async fn per_model_and_per_agent_stages_and_config_errors() {
             "pipeline.request[0].txt: unknown setting",
         ),
     ] {
-        let yaml = with_pipeline(&up, pipeline);
-        let settings = adk_llm_proxy::config::parse_settings(&yaml, "s.yaml").expect("parse");
-        let config = adk_llm_proxy::config::Config::from_settings(
-            std::path::Path::new("s.yaml"),
-            settings,
-            &Default::default(),
-            &|_| Some("k".to_string()),
-        )
-        .expect("config");
-        let error = adk_llm_proxy::api::AppState::build(config)
-            .await
-            .err()
-            .expect("refused");
+        let error = start_up_error(&with_pipeline(&up, pipeline)).await;
         assert!(
             error.starts_with("s.yaml: ") && error.contains(expected),
             "{error}"
@@ -683,19 +687,7 @@ async fn an_agents_request_stages_run_before_each_of_its_model_calls() {
             ),
         ],
     );
-    let yaml = agent_settings(&up.openai_base(), &bad, "");
-    let settings = adk_llm_proxy::config::parse_settings(&yaml, "s.yaml").expect("parse");
-    let config = adk_llm_proxy::config::Config::from_settings(
-        std::path::Path::new("s.yaml"),
-        settings,
-        &Default::default(),
-        &|_| Some("k".to_string()),
-    )
-    .expect("config");
-    let error = adk_llm_proxy::api::AppState::build(config)
-        .await
-        .err()
-        .expect("refused");
+    let error = start_up_error(&agent_settings(&up.openai_base(), &bad, "")).await;
     assert!(
         error.contains("second.yaml: pipeline.stream:") && error.contains("only a top-level agent"),
         "{error}"
