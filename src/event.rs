@@ -1,10 +1,7 @@
 //! `Event`: the unit of the agent runtime's output (Google ADK's model). Every agent step — a
 //! piece of streamed text, a tool call, its result, a transfer, a state change — is an event with
 //! an author; the session keeps the non-partial ones as the conversation's history.
-//!
-//! First slice of the agent runtime (issue 3): the types and the session stores that persist
-//! them. The runner that produces events, and the bridge that renders them as OpenAI chunks,
-//! come next.
+//! The runner (`src/runner.rs`) stores them and the event bridge renders them as OpenAI chunks.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

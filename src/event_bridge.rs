@@ -1,4 +1,4 @@
-//! Rendering agent events as OpenAI chunks (agent runtime, third slice), per DESIGN.md's table:
+//! Rendering agent events as OpenAI chunks, per DESIGN.md's table:
 //!
 //! | event                                   | rendering                                        |
 //! |-----------------------------------------|--------------------------------------------------|

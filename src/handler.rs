@@ -1,6 +1,5 @@
-//! What answers a validated chat request. Today: call the routed provider, with retries,
-//! fallbacks and the circuit breaker. The agent runtime replaces the provider call with "run the
-//! root agent" and keeps this signature, so the API above and the providers below stay as they are.
+//! One model call with retries, fallbacks and the circuit breaker: what plain proxying answers
+//! with, and what every `LlmAgent` step calls, so both paths share the same resilience.
 
 use futures_util::StreamExt;
 

@@ -1,4 +1,4 @@
-//! `agents/*.yaml` → a validated agent tree (agent runtime, fourth slice).
+//! `agents/*.yaml` → a validated agent tree.
 //!
 //! The format follows ADK's Agent Config (see DESIGN.md). Every problem — unknown field, unknown
 //! tool or bad tool args, missing prompt file, unknown sub-agent, a cycle, a duplicate name, an
@@ -6,8 +6,7 @@
 //! file and the field, so start-up can refuse to run half-configured. The JSON Schema of the
 //! format is generated from these types (`agents/schema.json`, kept fresh by a test).
 //!
-//! Not wired into start-up yet: until the runner exists, loading agents that cannot run would
-//! mislead. The runner slice will call [`load_dir`] at start and on SIGHUP.
+//! `AgentSet::load` (src/agent/set.rs) calls [`load_dir`] at start, in `check` and on SIGHUP.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -159,10 +159,6 @@ impl InvocationContext {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.invocation.id
-    }
-
     pub fn agents(&self) -> &Arc<AgentSet> {
         &self.invocation.agents
     }

@@ -32,10 +32,6 @@ impl Replacer {
         })
     }
 
-    pub fn regex(&self) -> &regex::Regex {
-        &self.regex
-    }
-
     /// Per-stream state for this replacer.
     pub fn stream(&self) -> HoldBack {
         HoldBack {

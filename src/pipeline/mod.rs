@@ -64,10 +64,6 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn is_empty(&self) -> bool {
-        self.request.is_empty() && self.stream.is_empty()
-    }
-
     /// This pipeline's stages followed by `more`'s.
     pub fn then(&self, more: &Pipeline) -> Pipeline {
         Pipeline {
@@ -279,7 +275,7 @@ impl<'a> Args<'a> {
         regex::Regex::new(pattern).map_err(|e| self.fail(field, format!("invalid regex: {e}")))
     }
 
-    /// `{date}`, `{time}`, `{model}`, `{agent}` filled in at request time.
+    /// A string setting that must be one of `allowed` (`default` when unset).
     pub fn one_of(&self, field: &str, allowed: &[&str], default: &str) -> Result<String, String> {
         let value = self.string(field)?.unwrap_or_else(|| default.to_string());
         if allowed.contains(&value.as_str()) {

@@ -202,6 +202,10 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
         let mut template: Option<ChatChunk> = None;
         let mut held_finish: Option<ChatChunk> = None;
         let mut held_usage: Option<ChatChunk> = None;
+        // Only `log` and `webhook` need the whole answer; do not copy every chunk otherwise.
+        let keep_answer = stages
+            .iter()
+            .any(|s| matches!(s.as_ref(), StreamStage::Log(_) | StreamStage::Webhook(_)));
         let mut answer = String::new();
         let mut first_token: Option<Instant> = None;
         let mut notes_pending = !cx.notes.is_empty();
@@ -242,7 +246,9 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
                     for filter in &mut filters {
                         text = filter.push(&text, false);
                     }
-                    answer.push_str(&text);
+                    if keep_answer {
+                        answer.push_str(&text);
+                    }
                     choice.delta.content = (!text.is_empty()).then_some(text);
                 }
                 if let Some(text) = choice.delta.reasoning_content.take() {

@@ -1,4 +1,4 @@
-//! Tools an agent may call (agent runtime, second slice).
+//! Tools an agent may call.
 //!
 //! A [`Tool`] has a name, a description and a JSON Schema for its arguments (from `schemars` for
 //! the built-ins), and runs with a [`ToolContext`] through which it reads and writes session state
