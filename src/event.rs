@@ -1,7 +1,7 @@
 //! `Event`: the unit of the agent runtime's output (Google ADK's model). Every agent step — a
 //! piece of streamed text, a tool call, its result, a transfer, a state change — is an event with
 //! an author; the session keeps the non-partial ones as the conversation's history.
-//! The runner (`src/runner.rs`) stores them and the event bridge renders them as OpenAI chunks.
+//! The runner (`src/runner/`) stores them and its renderer turns them into OpenAI chunks.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -32,3 +32,9 @@ pub fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// A chat completion id in OpenAI's shape (`chatcmpl-` + 24 hex digits): for answers the proxy
+/// builds itself (agent runs, refusals, upstreams that send none).
+pub fn completion_id() -> String {
+    format!("chatcmpl-{}", random_hex(24))
+}

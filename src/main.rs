@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Check) = cli.command {
         let agents = adk_llm_proxy::llm::ProviderRegistry::from_config(&config)
-            .map_err(adk_llm_proxy::loader::LoadError)
+            .map_err(adk_llm_proxy::agent::config::LoadError)
             .and_then(|registry| AgentSet::load(&config, &registry))
             .and_then(|agents| {
                 adk_llm_proxy::pipeline::compile_settings(
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                     adk_llm_proxy::pipeline::http_client(),
                 )
                 .map(|_| agents)
-                .map_err(adk_llm_proxy::loader::LoadError)
+                .map_err(adk_llm_proxy::agent::config::LoadError)
             });
         return match agents {
             Ok(agents) => {
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         #[cfg(feature = "otel")]
-        adk_llm_proxy::otel::install_from_env();
+        adk_llm_proxy::observe::otel::install_from_env();
         let state = match AppState::build(config.clone()).await {
             Ok(state) => state,
             Err(error) => {

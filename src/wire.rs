@@ -352,3 +352,55 @@ mod tests {
         assert!(!delta.extra.contains_key("reasoning"));
     }
 }
+
+/// Where reasoning goes in the client's stream: `reasoning_content` (DeepSeek, Open WebUI,
+/// LibreChat), `reasoning` (OpenRouter, Ollama /v1), `think_tags` (`<think>…</think>` inline in
+/// content, for clients that only parse tags) or `hidden`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningMode {
+    #[default]
+    ReasoningContent,
+    Reasoning,
+    ThinkTags,
+    Hidden,
+}
+
+impl ReasoningMode {
+    /// The delta that carries `text` in this mode (none in `hidden`). In `think_tags` the caller
+    /// says whether this text opens the `<think>` block and whether it also closes it, since a
+    /// streamed block spans many deltas.
+    pub fn delta(self, text: String, open_tag: bool, close_tag: bool) -> Option<Delta> {
+        match self {
+            Self::Hidden => None,
+            Self::ReasoningContent => Some(Delta {
+                reasoning_content: Some(text),
+                ..Delta::default()
+            }),
+            Self::Reasoning => {
+                let mut delta = Delta::default();
+                delta.extra.insert("reasoning".into(), Value::String(text));
+                Some(delta)
+            }
+            Self::ThinkTags => {
+                let open = if open_tag { "<think>\n" } else { "" };
+                let close = if close_tag { "</think>\n" } else { "" };
+                Some(Delta {
+                    content: Some(format!("{open}{text}{close}")),
+                    ..Delta::default()
+                })
+            }
+        }
+    }
+
+    /// Parses the `X-Reasoning-Mode` header value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "reasoning_content" => Some(Self::ReasoningContent),
+            "reasoning" => Some(Self::Reasoning),
+            "think_tags" => Some(Self::ThinkTags),
+            "hidden" => Some(Self::Hidden),
+            _ => None,
+        }
+    }
+}

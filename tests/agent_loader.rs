@@ -7,10 +7,10 @@ use std::path::Path;
 
 use support::project;
 
-use adk_llm_proxy::loader::{AgentClass, load_dir, schema};
+use adk_llm_proxy::agent::config::{AgentClass, load_dir, schema};
 use adk_llm_proxy::tool::ToolRegistry;
 
-fn load(root: &Path) -> Result<adk_llm_proxy::loader::AgentTree, String> {
+fn load(root: &Path) -> Result<adk_llm_proxy::agent::config::AgentTree, String> {
     load_dir(
         &root.join("agents"),
         &root.join("prompts"),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::context::{ClientInput, Invocation, InvocationContext};
 use super::{EventStream, RunError, final_text, run_agent};
-use crate::event_bridge::Channel;
+use crate::runner::render::Channel;
 use crate::session::Session;
 use crate::tool::{Tool, ToolContext, ToolFuture};
 

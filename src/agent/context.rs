@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 use super::callbacks::{CallbackContext, Callbacks};
 use super::set::AgentSet;
 use super::{Emitted, RunError};
-use crate::api::request_log::RequestFacts;
 use crate::config::RuntimeSettings;
 use crate::event::{Content, Event};
-use crate::event_bridge::Channel;
 use crate::llm::ProviderRegistry;
+use crate::observe::RequestFacts;
+use crate::runner::render::Channel;
 use crate::session::{Session, SessionService};
 use crate::wire::{ChatRequest, Message};
 
@@ -128,7 +128,7 @@ impl Invocation {
             Some(store) => store
                 .append_event(&mut session, emitted.event.clone())
                 .await
-                .map_err(|e| RunError::Session(e.0)),
+                .map_err(RunError::from),
             None => {
                 session.append(&emitted.event);
                 Ok(())

@@ -9,8 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::agent::config::IncludeContents;
 use crate::event::{Event, Part};
-use crate::loader::IncludeContents;
 use crate::wire::Message;
 
 pub fn build(

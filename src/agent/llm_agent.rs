@@ -14,12 +14,12 @@ use serde_json::{Map, Value, json};
 
 use super::context::InvocationContext;
 use super::{Agent, EventStream, RunError, agent_tool, history, instruction, run_agent};
+use crate::agent::config::{AgentClass, IncludeContents, StreamMode};
 use crate::assemble::Assembler;
 use crate::event::{Content, Event, EventActions, Part};
-use crate::event_bridge::Channel;
-use crate::handler::{self, Answer};
 use crate::llm::Route;
-use crate::loader::{AgentClass, IncludeContents, StreamMode};
+use crate::llm::call::{self, Answer};
+use crate::runner::render::Channel;
 use crate::tool::{Tool, ToolContext, run_tool};
 use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
 
@@ -90,7 +90,7 @@ impl LlmAgent {
         ctx.invocation
             .registry
             .resolve(model)
-            .map_err(RunError::Upstream)
+            .map_err(|e| RunError::Agent(format!("agent '{}': {}", self.name, e.error.message)))
     }
 
     /// The system text: the instruction with state filled in, then the transfer targets.
@@ -183,16 +183,16 @@ impl LlmAgent {
         async_stream::try_stream! {
             let route = agent.route(&ctx)?;
             let invocation = &ctx.invocation;
-            invocation.facts.record_route(&route);
-            let answer = handler::answer(&invocation.registry, request, route, &invocation.facts)
+            invocation.facts.record_route(route.provider.name(), &route.model);
+            let answer = call::answer(&invocation.registry, request, route, &invocation.facts)
                 .await
-                .map_err(RunError::Upstream)?;
+                .map_err(RunError::Llm)?;
             let mut assembler = Assembler::default();
             match answer {
                 Answer::Stream { first, mut rest, .. } => {
                     let mut next = Some(Ok(first));
                     while let Some(chunk) = next {
-                        let chunk = chunk.map_err(RunError::Stream)?;
+                        let chunk = chunk.map_err(RunError::Llm)?;
                         assembler.push(&chunk);
                         if let Some(event) = partial_event(&ctx, &agent.name, &event_id, &chunk) {
                             yield ModelOutput::Partial(event);
@@ -253,7 +253,7 @@ impl Agent for LlmAgent {
                     let vars = crate::pipeline::Vars { model, agent: &self.name };
                     let outcome = crate::pipeline::request_stages::run(&own.request, &mut request, &vars)
                         .await
-                        .map_err(RunError::Upstream)?;
+                        .map_err(RunError::from)?;
                     if !outcome.notes.is_empty() {
                         let mut note = ctx.event(&self.name);
                         let text = outcome.notes.iter().map(|n| format!("[pipeline] {n}\n")).collect::<String>();

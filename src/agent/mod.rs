@@ -1,5 +1,5 @@
 //! The agent runtime (Google ADK's model, in Rust): agents produce [`Event`]s; the runner stores
-//! the complete ones in the session and the event bridge renders all of them as OpenAI chunks.
+//! the complete ones in the session and the runner's renderer turns all of them as OpenAI chunks.
 //!
 //! Every agent — the root, a sub-agent, a transfer target, an agent behind an `AgentTool` — is
 //! started through [`run_agent`], so the agent callbacks and the `stream:` override apply the
@@ -7,6 +7,7 @@
 
 pub mod agent_tool;
 pub mod callbacks;
+pub mod config;
 pub mod context;
 pub mod history;
 pub mod instruction;
@@ -19,11 +20,14 @@ use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
 
+use axum::http::StatusCode;
+
+use crate::agent::config::{AgentClass, StreamMode};
 use crate::error::{ApiError, ErrorObject};
 use crate::event::{Content, Event};
-use crate::event_bridge::Channel;
 use crate::llm::LlmError;
-use crate::loader::{AgentClass, StreamMode};
+use crate::runner::render::Channel;
+use crate::session::SessionError;
 
 pub use callbacks::{CallbackContext, Callbacks};
 pub use context::InvocationContext;
@@ -44,12 +48,16 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<Emitted, RunError>> + Se
 /// Why a run ended early.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RunError {
-    /// A model call failed before its answer began (HTTP status and provider error kept).
-    #[error("{}", .0.error.message)]
-    Upstream(ApiError),
-    /// A model's answer broke off midway.
+    /// A model call failed: before its answer began (the client gets the upstream's status) or
+    /// midway (an error event ends the stream).
     #[error("{0}")]
-    Stream(LlmError),
+    Llm(LlmError),
+    /// One of the agent's own request stages refused the call (a fail-closed webhook).
+    #[error("{}", .error.message)]
+    Stage {
+        status: StatusCode,
+        error: Box<ErrorObject>,
+    },
     /// The agent setup cannot run this turn (e.g. a required state key is missing).
     #[error("{0}")]
     Agent(String),
@@ -57,49 +65,51 @@ pub enum RunError {
     #[error("{0}")]
     Limit(String),
     #[error("{0}")]
-    Session(String),
+    Session(#[from] SessionError),
 }
 
 impl RunError {
     /// The error a client gets when nothing has been streamed yet.
     pub fn to_api_error(&self) -> ApiError {
         match self {
-            RunError::Upstream(error) => error.clone(),
-            RunError::Stream(error) => error.to_api_error(),
-            other => ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                other.error_object(),
-            ),
+            RunError::Llm(error) => error.to_api_error(),
+            RunError::Stage { status, error } => ApiError::new(*status, (**error).clone()),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.error_object()),
         }
     }
 
     /// The in-stream error event, once the answer has begun.
     pub fn to_llm_error(&self) -> LlmError {
         match self {
-            RunError::Upstream(error) => LlmError::Upstream {
-                status: error.status.as_u16(),
-                error: error.error.clone(),
-                retry_after: None,
-            },
-            RunError::Stream(error) => error.clone(),
+            RunError::Llm(error) => error.clone(),
             other => LlmError::InStream(Box::new(other.error_object())),
         }
     }
 
     fn error_object(&self) -> ErrorObject {
         match self {
+            RunError::Llm(error) => error.to_error_object(),
+            RunError::Stage { error, .. } => (**error).clone(),
             RunError::Agent(message) => {
                 ErrorObject::new(message.clone(), "agent_error").with_code("agent_error")
             }
             RunError::Limit(message) => {
                 ErrorObject::new(message.clone(), "agent_error").with_code("agent_limit")
             }
-            RunError::Session(message) => {
-                ErrorObject::new(format!("Session store failed: {message}"), "api_error")
+            RunError::Session(error) => {
+                ErrorObject::new(format!("Session store failed: {error}"), "api_error")
                     .with_code("session_store_error")
             }
-            RunError::Upstream(error) => (*error.error).clone(),
-            RunError::Stream(error) => error.to_error_object(),
+        }
+    }
+}
+
+impl From<ApiError> for RunError {
+    /// A pipeline stage's refusal keeps its status and error object.
+    fn from(error: ApiError) -> Self {
+        RunError::Stage {
+            status: error.status,
+            error: error.error,
         }
     }
 }

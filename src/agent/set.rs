@@ -12,10 +12,10 @@ use super::agent_tool::AgentTool;
 use super::callbacks::Callbacks;
 use super::llm_agent::LlmAgent;
 use super::workflow::{LoopAgent, ParallelAgent, SequentialAgent, Steps};
+use crate::agent::config::{AgentClass, AgentTree, LoadError, LoadedAgent};
 use crate::config::Config;
 use crate::event::Event;
 use crate::llm::ProviderRegistry;
-use crate::loader::{AgentClass, AgentTree, LoadError, LoadedAgent};
 use crate::tool::builtins::TransferToAgent;
 use crate::tool::{Tool, ToolRegistry};
 
@@ -63,7 +63,7 @@ impl AgentSet {
             );
             None
         } else {
-            Some(crate::loader::load_dir(
+            Some(crate::agent::config::load_dir(
                 std::path::Path::new(dir),
                 std::path::Path::new(&config.agents.prompts_dir),
                 &ToolRegistry::with_builtins(),

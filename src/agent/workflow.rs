@@ -13,9 +13,9 @@ use futures_util::StreamExt;
 
 use super::context::InvocationContext;
 use super::{Agent, Emitted, EventStream, RunError, final_text, run_agent};
+use crate::agent::config::{AgentClass, AgentConfig, StreamMode};
 use crate::event::Content;
-use crate::event_bridge::Channel;
-use crate::loader::{AgentClass, AgentConfig, StreamMode};
+use crate::runner::render::Channel;
 
 fn child(ctx: &InvocationContext, name: &str) -> Result<Arc<dyn Agent>, RunError> {
     ctx.agents()

@@ -4,12 +4,12 @@
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 
 use super::AppState;
-use super::request_log::RequestFacts;
 use crate::auth::ClientKey;
 use crate::error::{ApiError, ErrorObject};
 use crate::limits::{self, Quota};
 use crate::llm::Route;
-use crate::metrics;
+use crate::observe::RequestFacts;
+use crate::observe::metrics;
 
 /// A key restricted to some models may use a route when a pattern matches the model as the
 /// client wrote it or in its `provider/model` form.

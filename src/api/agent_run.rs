@@ -3,26 +3,24 @@
 //! then the Runner runs the agent and the chunks it renders go out as SSE or, for a
 //! non-streaming request, are assembled into one `chat.completion`.
 
-use axum::Json;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
-use super::request_log::RequestFacts;
-use super::sse::{SseOptions, sse_response};
-use super::stages;
+use super::respond::{AnswerBody, Respond};
 use crate::agent::AgentSet;
-use crate::assemble::Assembler;
 use crate::auth::ClientKey;
 use crate::error::{ApiError, ErrorObject};
-use crate::event_bridge::ReasoningMode;
 use crate::llm::ChunkStream;
+use crate::observe::RequestFacts;
+use crate::pipeline::{AnswerFor, refusal_chunks};
 use crate::runner::RunRequest;
 use crate::session::identity::{self, SESSION_HEADER};
 use crate::wire::ChatRequest;
+use crate::wire::ReasoningMode;
 
 pub const REASONING_MODE_HEADER: &str = "x-reasoning-mode";
 
@@ -121,25 +119,27 @@ pub async fn run(
             stream: own.stream.clone(),
         });
     }
-    let outcome = stages::before(&pipeline, &mut request, &shown_model, &root).await?;
-    let refusal = outcome.refusal.clone();
-    let cx = stages::context(
-        &pipeline,
+    let outcome = pipeline.before(&mut request, &shown_model, &root).await?;
+    let answer_for = AnswerFor {
         facts,
-        &request,
-        &shown_model,
-        &root,
-        outcome.notes,
-        mode,
-    );
-    if let Some(text) = refusal {
-        let mut response =
-            stages::refusal_response(state, facts, &pipeline, cx, &shown_model, &text, stream)
-                .await;
-        for (name, value) in extra_headers {
-            response.headers_mut().insert(name, value);
-        }
-        return Ok(response);
+        model: &shown_model,
+        agent: &root,
+        reasoning: mode,
+    };
+    let stage_context = pipeline.stream_context(&answer_for, &request, outcome.notes);
+    let respond = Respond {
+        state,
+        facts,
+        pipeline: &pipeline,
+        stage_context,
+        stream,
+        include_usage: request.include_usage(),
+        idle_timeout: state.registry.default_provider().config.idle_timeout(),
+        headers: extra_headers,
+    };
+    if let Some(text) = outcome.refusal {
+        let refusal = refusal_chunks(&shown_model, &text);
+        return respond.send(AnswerBody::from_chunks(refusal)).await;
     }
 
     let mut chunks = state
@@ -167,29 +167,6 @@ pub async fn run(
             ));
         }
     };
-    let mut response = if stream {
-        let rest: ChunkStream = Box::pin(chunks.map(|item| item.map_err(|e| e.to_llm_error())));
-        let (first, rest) = stages::stream(&pipeline, cx, first, rest).await?;
-        let options = SseOptions {
-            keepalive: state.config.keepalive(),
-            idle_timeout: state.registry.default_provider().config.idle_timeout(),
-            shutdown: Some(state.lifecycle.clone()),
-        };
-        sse_response(first, rest, options, facts.clone())
-    } else {
-        let mut assembler = Assembler::default();
-        assembler.push(&first);
-        while let Some(item) = chunks.next().await {
-            assembler.push(&item.map_err(|e| e.to_api_error())?);
-        }
-        let completion = stages::completion(&pipeline, cx, assembler.finish()).await;
-        facts.first_token();
-        let usage = completion.usage.clone();
-        facts.update(|f| f.usage = usage);
-        Json(completion).into_response()
-    };
-    for (name, value) in extra_headers {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
+    let rest: ChunkStream = Box::pin(chunks.map(|item| item.map_err(|e| e.to_llm_error())));
+    respond.send(AnswerBody::Chunks { first, rest }).await
 }

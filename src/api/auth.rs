@@ -8,8 +8,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::request_log::RequestFacts;
 use crate::error::{ApiError, ErrorObject};
+use crate::observe::RequestFacts;
 
 const OPEN_PATHS: &[&str] = &["/health", "/v1/health", "/ready", "/metrics"];
 

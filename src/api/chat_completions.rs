@@ -2,9 +2,6 @@
 //! key's model list and rate limits, answer from the cache or the provider. Requests that an
 //! agent serves go to [`agent_run`]; the transparent default agent is this direct path.
 
-use std::sync::Arc;
-
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -14,18 +11,17 @@ use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::agent_run;
 use super::body::read_body;
-use super::request_log::RequestFacts;
-use super::sse::{SseOptions, sse_response};
-use super::stages;
+use super::respond::{AnswerBody, Respond};
 use super::validate;
 use crate::agent::set::Target;
 use crate::auth::ClientKey;
+use crate::cache;
 use crate::error::ApiError;
-use crate::handler::{self, Answer};
-use crate::llm::Route;
-use crate::pipeline::{Pipeline, StreamContext};
+use crate::llm::call::{self, Answer};
+use crate::observe::RequestFacts;
+use crate::observe::metrics;
+use crate::pipeline::{AnswerFor, refusal_chunks};
 use crate::wire::ChatRequest;
-use crate::{assemble, cache, metrics};
 
 pub async fn chat_completions(
     State(state): State<AppState>,
@@ -58,33 +54,37 @@ async fn run(
     }
     let route = state.registry.resolve(request.model.as_deref())?;
     let stream = request.is_stream();
-    facts.record_route(&route);
+    facts.record_route(route.provider.name(), &route.model);
     facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
         check_model_allowed(key, request.model.as_deref(), &route)?;
     }
-    let mut extra_headers = admit(state, facts, client_key).await?;
+    let extra_headers = admit(state, facts, client_key).await?;
 
     let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
     let pipeline = state.pipelines().for_model(&model_label);
     let mode = agent_run::reasoning_mode(headers, state.config.reasoning.mode)?;
-    let outcome = stages::before(&pipeline, &mut request, &model_label, "").await?;
-    let refusal = outcome.refusal.clone();
-    let cx = stages::context(
-        &pipeline,
+    let outcome = pipeline.before(&mut request, &model_label, "").await?;
+    let answer_for = AnswerFor {
         facts,
-        &request,
-        &model_label,
-        "",
-        outcome.notes,
-        mode,
-    );
-    if let Some(text) = refusal {
-        return Ok(with_headers(
-            stages::refusal_response(state, facts, &pipeline, cx, &model_label, &text, stream)
-                .await,
-            extra_headers,
-        ));
+        model: &model_label,
+        agent: "",
+        reasoning: mode,
+    };
+    let stage_context = pipeline.stream_context(&answer_for, &request, outcome.notes);
+    let mut respond = Respond {
+        state,
+        facts,
+        pipeline: &pipeline,
+        stage_context,
+        stream,
+        include_usage: request.include_usage(),
+        idle_timeout: route.provider.config.idle_timeout(),
+        headers: extra_headers,
+    };
+    if let Some(text) = outcome.refusal {
+        let refusal = refusal_chunks(&model_label, &text);
+        return respond.send(AnswerBody::from_chunks(refusal)).await;
     }
 
     let cache_key = match &state.cache {
@@ -102,98 +102,55 @@ async fn run(
         if let Some(hit) = cache.get(key).await {
             ::metrics::counter!(metrics::CACHE, "result" => "hit").increment(1);
             facts.update(|f| f.cache = Some("hit"));
-            extra_headers.push((
+            respond.headers.push((
                 HeaderName::from_static("x-cache"),
                 HeaderValue::from_static("hit"),
             ));
-            return Ok(with_headers(
-                replay(state, facts, &request, &hit, &pipeline, cx).await?,
-                extra_headers,
-            ));
+            // A cached answer (stored as the upstream gave it) goes through the stream stages
+            // like a fresh one, as a stream or as one completion depending on the request.
+            return respond
+                .send(AnswerBody::Completion(hit.as_ref().clone()))
+                .await;
         }
         ::metrics::counter!(metrics::CACHE, "result" => "miss").increment(1);
         facts.update(|f| f.cache = Some("miss"));
-        extra_headers.push((
+        respond.headers.push((
             HeaderName::from_static("x-cache"),
             HeaderValue::from_static("miss"),
         ));
     }
 
-    let answer = handler::answer(&state.registry, request, route, facts).await?;
+    let answer = call::answer(&state.registry, request, route, facts)
+        .await
+        .map_err(|e| e.to_api_error())?;
     let served_by = match &answer {
         Answer::Stream { route, .. } | Answer::Complete { route, .. } => route.clone(),
     };
     if let Ok(value) = HeaderValue::from_str(served_by.provider.name()) {
-        extra_headers.push((HeaderName::from_static("x-adk-provider"), value));
+        respond
+            .headers
+            .push((HeaderName::from_static("x-adk-provider"), value));
     }
-    facts.record_route(&served_by);
-    let response = match answer {
-        Answer::Stream { first, rest, route } => {
+    facts.record_route(served_by.provider.name(), &served_by.model);
+    respond.idle_timeout = served_by.provider.config.idle_timeout();
+    let body = match answer {
+        Answer::Stream { first, rest, .. } => {
             let rest = match (&state.cache, cache_key) {
                 (Some(cache), Some(key)) => {
                     cache::store_when_complete(cache.clone(), key, &first, rest)
                 }
                 _ => rest,
             };
-            let (first, rest) = stages::stream(&pipeline, cx, first, rest).await?;
-            sse_response(first, rest, sse_options(state, &route), facts.clone())
+            AnswerBody::Chunks { first, rest }
         }
         Answer::Complete { completion, .. } => {
-            facts.first_token();
-            let usage = completion.usage.clone();
-            facts.update(|f| f.usage = usage);
             if let (Some(cache), Some(key)) = (&state.cache, cache_key)
                 && completion.choices.iter().all(|c| c.finish_reason.is_some())
             {
                 cache.put(key, completion.clone());
             }
-            Json(stages::completion(&pipeline, cx, completion).await).into_response()
+            AnswerBody::Completion(completion)
         }
     };
-    Ok(with_headers(response, extra_headers))
-}
-
-fn sse_options(state: &AppState, route: &Route) -> SseOptions {
-    SseOptions {
-        keepalive: state.config.keepalive(),
-        idle_timeout: route.provider.config.idle_timeout(),
-        shutdown: Some(state.lifecycle.clone()),
-    }
-}
-
-/// A cached answer (stored as the upstream gave it), through the stream stages, as a stream or
-/// as one completion depending on the request.
-async fn replay(
-    state: &AppState,
-    facts: &RequestFacts,
-    request: &ChatRequest,
-    hit: &Arc<crate::wire::ChatCompletion>,
-    pipeline: &Pipeline,
-    cx: Option<StreamContext>,
-) -> Result<Response, ApiError> {
-    if request.is_stream() {
-        let mut chunks = assemble::to_chunks(hit, request.include_usage()).into_iter();
-        let Some(first) = chunks.next() else {
-            return Ok(Json(hit.as_ref()).into_response());
-        };
-        let rest: crate::llm::ChunkStream = Box::pin(futures_util::stream::iter(chunks.map(Ok)));
-        let (first, rest) = stages::stream(pipeline, cx, first, rest).await?;
-        let options = SseOptions {
-            keepalive: state.config.keepalive(),
-            idle_timeout: std::time::Duration::from_secs(60),
-            shutdown: None,
-        };
-        Ok(sse_response(first, rest, options, facts.clone()))
-    } else {
-        facts.first_token();
-        let completion = stages::completion(pipeline, cx, hit.as_ref().clone()).await;
-        Ok(Json(completion).into_response())
-    }
-}
-
-fn with_headers(mut response: Response, headers: Vec<(HeaderName, HeaderValue)>) -> Response {
-    for (name, value) in headers {
-        response.headers_mut().insert(name, value);
-    }
-    response
+    respond.send(body).await
 }

@@ -32,7 +32,7 @@ pub async fn metrics() -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(),
+        crate::observe::metrics::render(),
     )
         .into_response()
 }

@@ -10,8 +10,8 @@ pub mod health;
 pub mod models;
 pub mod passthrough;
 pub mod request_log;
+pub mod respond;
 pub mod sse;
-pub mod stages;
 pub mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -131,7 +131,7 @@ impl AppState {
             registry: registry.clone(),
             limits: config.runtime.clone(),
         });
-        crate::metrics::install();
+        crate::observe::metrics::install();
         Ok(Self {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,

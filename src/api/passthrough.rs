@@ -15,11 +15,11 @@ use serde_json::Value;
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::body::read_body;
-use super::request_log::RequestFacts;
 use crate::auth::ClientKey;
 use crate::error::ApiError;
 use crate::llm::LlmError;
 use crate::llm::http::transport_error;
+use crate::observe::RequestFacts;
 
 /// One handler for both endpoints: the upstream path is the request's, without `/v1`.
 pub async fn forward(
@@ -85,7 +85,7 @@ async fn run(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    facts.record_route(&route);
+    facts.record_route(route.provider.name(), &route.model);
     facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
         check_model_allowed(key, requested.as_deref(), &route)?;

@@ -1,14 +1,10 @@
 //! One log line and one set of metrics per request, written when the response body is finished —
 //! for a stream that is when the last byte went out or the client left — so that they can carry
 //! time to first token, token counts and how the stream ended. Also assigns `x-request-id`.
-//!
-//! Handlers record what they learn through [`RequestFacts`], found in the request extensions,
-//! and may hand it things to hold until the body ends (a concurrency permit) or work to do then
-//! (charging tokens to a rate limit).
+//! Handlers and the layers below record what they learn through [`RequestFacts`], found in the
+//! request extensions.
 
-use std::any::Any;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,112 +12,8 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::metrics;
-use crate::wire::Usage;
-
-type FinishHook = Box<dyn FnOnce(&Facts) + Send>;
-
-#[derive(Default)]
-pub struct Facts {
-    pub request_id: String,
-    pub key_name: Option<String>,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    /// The agent that served the request (none for plain proxying).
-    pub agent: Option<String>,
-    /// The agent session the request continued.
-    pub session_id: Option<String>,
-    /// Model calls the agent run made.
-    pub llm_calls: Option<u32>,
-    pub stream: bool,
-    pub cache: Option<&'static str>,
-    /// When the proxy started calling the upstream: everything before is the proxy's own time.
-    pub upstream_started: Option<Duration>,
-    pub time_to_first_token: Option<Duration>,
-    pub usage: Option<Usage>,
-    /// Set when a stream ended in an error event (the HTTP status was already 200).
-    pub stream_error: Option<String>,
-    /// W3C trace context from the caller: `(trace id, parent span id)`.
-    pub trace_parent: Option<(String, String)>,
-    held: Vec<Box<dyn Any + Send>>,
-    on_finish: Vec<FinishHook>,
-}
-
-/// Shared, per-request record of what the handler found out.
-#[derive(Clone)]
-pub struct RequestFacts {
-    started: Instant,
-    started_wall: std::time::SystemTime,
-    facts: Arc<Mutex<Facts>>,
-}
-
-impl RequestFacts {
-    /// Facts not attached to a logged request (e.g. a router used without the log layer).
-    pub fn detached() -> Self {
-        Self {
-            started: Instant::now(),
-            started_wall: std::time::SystemTime::now(),
-            facts: Arc::new(Mutex::new(Facts::default())),
-        }
-    }
-
-    pub fn update(&self, f: impl FnOnce(&mut Facts)) {
-        let mut facts = self.facts.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut facts);
-    }
-
-    /// Token usage recorded so far (the agent runner records the run's sum before its last chunk).
-    pub fn usage(&self) -> Option<crate::wire::Usage> {
-        self.facts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .usage
-            .clone()
-    }
-
-    pub fn request_id(&self) -> String {
-        self.facts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .request_id
-            .clone()
-    }
-
-    /// Records which provider and model serve the request (called again when a fallback serves).
-    pub fn record_route(&self, route: &crate::llm::Route) {
-        let (provider, model) = (route.provider.name().to_string(), route.model.clone());
-        self.update(|f| {
-            f.provider = Some(provider);
-            f.model = Some(model);
-        });
-    }
-
-    /// Marks the first token now, if not marked yet.
-    pub fn first_token(&self) {
-        let elapsed = self.started.elapsed();
-        self.update(|f| {
-            f.time_to_first_token.get_or_insert(elapsed);
-        });
-    }
-
-    pub fn upstream_starting(&self) {
-        let elapsed = self.started.elapsed();
-        self.update(|f| {
-            f.upstream_started.get_or_insert(elapsed);
-        });
-    }
-
-    /// Keeps `value` alive until the response body is finished.
-    pub fn hold(&self, value: impl Any + Send) {
-        self.update(|f| f.held.push(Box::new(value)));
-    }
-
-    /// Runs `hook` with the final facts when the response body is finished. The facts are locked
-    /// while hooks run: a hook must not call back into this `RequestFacts`.
-    pub fn on_finish(&self, hook: impl FnOnce(&Facts) + Send + 'static) {
-        self.update(|f| f.on_finish.push(Box::new(hook)));
-    }
-}
+use crate::observe::facts::{Facts, RequestFacts};
+use crate::observe::metrics;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -212,19 +104,15 @@ struct LogOnDrop {
 
 impl Drop for LogOnDrop {
     fn drop(&mut self) {
-        let latency = self.facts.started.elapsed();
-        let (hooks, held) = {
-            let mut facts = self.facts.facts.lock().unwrap_or_else(|p| p.into_inner());
-            (
-                std::mem::take(&mut facts.on_finish),
-                std::mem::take(&mut facts.held),
-            )
-        };
-        drop(held);
-        let facts = self.facts.facts.lock().unwrap_or_else(|p| p.into_inner());
-        for hook in hooks {
-            hook(&facts);
-        }
+        let latency = self.facts.elapsed();
+        let started_at = self.facts.started_at();
+        self.facts
+            .finish(|facts| self.write(facts, latency, started_at));
+    }
+}
+
+impl LogOnDrop {
+    fn write(&self, facts: &Facts, latency: Duration, started_at: std::time::SystemTime) {
         let outcome = match (&facts.stream_error, self.body_finished) {
             (Some(_), _) => "upstream_error",
             (None, true) => "completed",
@@ -252,9 +140,11 @@ impl Drop for LogOnDrop {
             error = facts.stream_error.as_deref(),
             "request"
         );
-        record_metrics(&facts, &self.path, self.status, latency, outcome);
+        record_metrics(facts, &self.path, self.status, latency, outcome);
         #[cfg(feature = "otel")]
-        export_span(&facts, self.facts.started_wall, self.status);
+        export_span(facts, started_at, self.status);
+        #[cfg(not(feature = "otel"))]
+        let _ = started_at;
     }
 }
 
@@ -264,7 +154,7 @@ fn traceparent(request: &Request) -> Option<(String, String)> {
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::otel::parse_traceparent)
+        .and_then(crate::observe::otel::parse_traceparent)
 }
 
 #[cfg(not(feature = "otel"))]
@@ -274,7 +164,7 @@ fn traceparent(_: &Request) -> Option<(String, String)> {
 
 #[cfg(feature = "otel")]
 fn export_span(facts: &Facts, started: std::time::SystemTime, status: u16) {
-    if !crate::otel::enabled() {
+    if !crate::observe::otel::enabled() {
         return;
     }
     let (Some(provider), Some(model)) = (&facts.provider, &facts.model) else {
@@ -284,7 +174,7 @@ fn export_span(facts: &Facts, started: std::time::SystemTime, status: u16) {
         Some((trace, parent)) => (trace.clone(), Some(parent.clone())),
         None => (crate::ids::random_hex(32), None),
     };
-    crate::otel::record(crate::otel::RequestSpan {
+    crate::observe::otel::record(crate::observe::otel::RequestSpan {
         trace_id,
         parent_span_id: parent,
         start: started,

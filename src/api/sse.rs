@@ -18,9 +18,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::request_log::RequestFacts;
 use crate::lifecycle::Lifecycle;
 use crate::llm::{ChunkStream, LlmError};
+use crate::observe::RequestFacts;
 use crate::wire::ChatChunk;
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
@@ -38,14 +38,14 @@ struct ActiveStream;
 
 impl ActiveStream {
     fn open() -> Self {
-        ::metrics::gauge!(crate::metrics::ACTIVE_STREAMS).increment(1.0);
+        ::metrics::gauge!(crate::observe::metrics::ACTIVE_STREAMS).increment(1.0);
         ActiveStream
     }
 }
 
 impl Drop for ActiveStream {
     fn drop(&mut self) {
-        ::metrics::gauge!(crate::metrics::ACTIVE_STREAMS).decrement(1.0);
+        ::metrics::gauge!(crate::observe::metrics::ACTIVE_STREAMS).decrement(1.0);
     }
 }
 

@@ -26,6 +26,9 @@ pub enum LlmError {
     /// The upstream itself reported an error inside a 2xx stream.
     #[error("upstream error: {}", .0.message)]
     InStream(Box<ErrorObject>),
+    /// Every candidate provider's circuit is open and none was tried: 503.
+    #[error("no provider is available (all circuits are open)")]
+    NoProvider,
 }
 
 impl LlmError {
@@ -46,6 +49,11 @@ impl LlmError {
                     .with_code("upstream_protocol_error")
             }
             LlmError::InStream(error) => (**error).clone(),
+            LlmError::NoProvider => ErrorObject::new(
+                "No provider is available (all circuits are open).",
+                "api_error",
+            )
+            .with_code("no_provider_available"),
         }
     }
 
@@ -58,6 +66,7 @@ impl LlmError {
                 StatusCode::BAD_GATEWAY
             }
             LlmError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            LlmError::NoProvider => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -5,12 +5,15 @@
 //! arguments, DeepSeek's string-only content and reasoning replay, `reasoning` vs
 //! `reasoning_content` — are handled inside the adapters and never leak upward.
 
+pub mod call;
 pub mod error;
 pub mod http;
+pub mod normalize;
 pub mod ollama;
 pub mod openai_compat;
 pub mod reasoning_memory;
 pub mod registry;
+pub mod resilience;
 pub mod sse;
 
 use std::future::Future;

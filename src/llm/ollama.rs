@@ -9,8 +9,6 @@
 //! - response: NDJSON lines → OpenAI chunks with tool-call ids/indexes and string arguments,
 //!   `thinking` → `reasoning_content`, `done_reason` → `finish_reason`, counters → usage.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
@@ -401,8 +399,8 @@ struct StreamMapper {
 impl StreamMapper {
     fn new() -> Self {
         Self {
-            id: completion_id(),
-            created: unix_now(),
+            id: crate::ids::completion_id(),
+            created: crate::ids::unix_now(),
             model: String::new(),
             next_tool_index: 0,
         }
@@ -586,9 +584,9 @@ pub fn to_completion(line: &Value) -> ChatCompletion {
         .unwrap_or_default();
     let made_calls = !tool_calls.is_empty();
     ChatCompletion {
-        id: completion_id(),
+        id: crate::ids::completion_id(),
         object: "chat.completion".to_string(),
-        created: unix_now(),
+        created: crate::ids::unix_now(),
         model: line
             .get("model")
             .and_then(Value::as_str)
@@ -618,17 +616,6 @@ fn call_id(call: &Value) -> String {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| format!("call_{}", crate::ids::random_hex(12)))
-}
-
-fn completion_id() -> String {
-    format!("chatcmpl-{}", crate::ids::random_hex(24))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::ollama::Ollama;
 use super::openai_compat::OpenAiCompat;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::error::ApiError;
-use crate::resilience::CircuitBreaker;
+use crate::llm::resilience::CircuitBreaker;
 
 /// One configured upstream: its settings and the adapter that talks to it.
 pub struct Provider {

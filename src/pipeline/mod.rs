@@ -12,6 +12,7 @@
 //! effect is reported as a reasoning line ("redacted 2 e-mail addresses") and its time in the
 //! log.
 
+pub mod apply;
 pub mod holdback;
 pub mod patterns;
 pub mod request_stages;
@@ -26,6 +27,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub use apply::{AnswerFor, refusal_chunks};
 pub use request_stages::{RequestOutcome, RequestStage};
 pub use stream_stages::{StreamContext, StreamStage};
 

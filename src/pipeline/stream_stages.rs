@@ -17,7 +17,7 @@ use super::patterns::count_phrase;
 use super::webhook::Webhook;
 use super::{Args, CompileContext, StageConfig, Vars, fill_vars};
 use crate::llm::ChunkStream;
-use crate::wire::{ChatChunk, Delta, Message, Usage};
+use crate::wire::{ChatChunk, Delta, Message, ReasoningMode, Usage};
 
 pub enum StreamStage {
     Link(Box<Replacer>),
@@ -124,9 +124,9 @@ pub struct StreamContext {
     pub notes: Vec<String>,
     pub started: Instant,
     /// Where usage is found when the stream itself carries none (the client did not ask).
-    pub facts: Option<crate::api::request_log::RequestFacts>,
+    pub facts: Option<crate::observe::RequestFacts>,
     /// How the stages' own reasoning lines (notes, `stats: {as: reasoning}`) are sent.
-    pub reasoning: crate::event_bridge::ReasoningMode,
+    pub reasoning: ReasoningMode,
 }
 
 fn replacers_of(stage: &StreamStage) -> Vec<&Replacer> {
@@ -383,27 +383,11 @@ fn text_chunk(like: &ChatChunk, mut delta: Delta, role: bool) -> ChatChunk {
 /// A reasoning line in the client's reasoning mode (none when it wants no reasoning).
 fn reasoning_chunk(
     like: &ChatChunk,
-    mode: crate::event_bridge::ReasoningMode,
+    mode: ReasoningMode,
     text: String,
     role: bool,
 ) -> Option<ChatChunk> {
-    use crate::event_bridge::ReasoningMode;
-    let delta = match mode {
-        ReasoningMode::Hidden => return None,
-        ReasoningMode::ReasoningContent => Delta {
-            reasoning_content: Some(text),
-            ..Delta::default()
-        },
-        ReasoningMode::Reasoning => {
-            let mut delta = Delta::default();
-            delta.extra.insert("reasoning".into(), Value::String(text));
-            delta
-        }
-        ReasoningMode::ThinkTags => Delta {
-            content: Some(format!("<think>\n{text}</think>\n")),
-            ..Delta::default()
-        },
-    };
+    let delta = mode.delta(text, true, true)?;
     Some(text_chunk(like, delta, role))
 }
 

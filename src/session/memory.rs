@@ -89,7 +89,7 @@ impl SessionService for InMemorySessionService {
             let mut stores = self.lock();
             let key = (app_name.to_string(), user_id.to_string(), id.clone());
             if stores.sessions.contains_key(&key) {
-                return Err(SessionError(format!("session '{id}' already exists")));
+                return Err(SessionError::AlreadyExists(id.to_string()));
             }
             if stores.sessions.len() >= self.capacity {
                 let oldest = stores
@@ -161,7 +161,7 @@ impl SessionService for InMemorySessionService {
                     session.id.clone(),
                 );
                 match stores.sessions.get_mut(&key) {
-                    None => Err(SessionError(format!("session '{}' not found", session.id))),
+                    None => Err(SessionError::NotFound(session.id.clone())),
                     Some(kept) => {
                         kept.events.push(stored);
                         if kept.events.len() > EVENTS_KEPT {

@@ -81,9 +81,19 @@ impl Session {
     }
 }
 
+/// A session store failure, by what a caller may do about it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("session store: {0}")]
-pub struct SessionError(pub String);
+pub enum SessionError {
+    /// `create_session` with an id that is taken (two requests of a new chat raced): read it.
+    #[error("session '{0}' already exists")]
+    AlreadyExists(String),
+    /// `append_event` to a session that is gone (evicted, deleted).
+    #[error("session '{0}' not found")]
+    NotFound(String),
+    /// The backend failed (I/O, connection, a stored record that no longer parses).
+    #[error("session store: {0}")]
+    Store(String),
+}
 
 pub type SessionFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SessionError>> + Send + 'a>>;
 

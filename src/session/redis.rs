@@ -19,7 +19,7 @@ pub struct RedisSessionService {
 }
 
 fn redis_error(e: redis::RedisError) -> SessionError {
-    SessionError(format!("redis: {e}"))
+    SessionError::Store(format!("redis: {e}"))
 }
 
 impl RedisSessionService {
@@ -116,7 +116,7 @@ impl RedisSessionService {
         );
         for raw in raw_events {
             let event: Event = serde_json::from_str(&raw)
-                .map_err(|e| SessionError(format!("stored event is not valid: {e}")))?;
+                .map_err(|e| SessionError::Store(format!("stored event is not valid: {e}")))?;
             session.events.push(event);
         }
         Ok(Some(session))
@@ -147,7 +147,7 @@ impl SessionService for RedisSessionService {
                 .await
                 .map_err(redis_error)?;
             if created.is_none() {
-                return Err(SessionError(format!("session '{id}' already exists")));
+                return Err(SessionError::AlreadyExists(id.to_string()));
             }
             let split = state::split(&initial_state);
             let mut pipe = redis::pipe();
@@ -163,7 +163,7 @@ impl SessionService for RedisSessionService {
             let () = pipe.query_async(&mut con).await.map_err(redis_error)?;
             self.load(app_name, user_id, &id, usize::MAX)
                 .await?
-                .ok_or_else(|| SessionError("session vanished".into()))
+                .ok_or_else(|| SessionError::Store("session vanished".into()))
         })
     }
 
@@ -193,7 +193,7 @@ impl SessionService for RedisSessionService {
                 return Ok(());
             };
             let json = serde_json::to_string(&stored)
-                .map_err(|e| SessionError(format!("event cannot be stored: {e}")))?;
+                .map_err(|e| SessionError::Store(format!("event cannot be stored: {e}")))?;
             let (app, user, id) = (&session.app_name, &session.user_id, &session.id);
             let meta = self.session_key(app, user, id, "meta");
             let mut con = self.connection.clone();
@@ -203,7 +203,7 @@ impl SessionService for RedisSessionService {
                 .await
                 .map_err(redis_error)?;
             if !exists {
-                return Err(SessionError(format!("session '{id}' not found")));
+                return Err(SessionError::NotFound(id.to_string()));
             }
             let events = self.session_key(app, user, id, "events");
             let state_key = self.session_key(app, user, id, "state");

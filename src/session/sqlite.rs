@@ -16,7 +16,7 @@ pub struct SqliteSessionService {
 }
 
 fn db_error(e: impl std::fmt::Display) -> SessionError {
-    SessionError(format!("sqlite: {e}"))
+    SessionError::Store(format!("sqlite: {e}"))
 }
 
 const SCHEMA: &str = "
@@ -40,10 +40,10 @@ impl SqliteSessionService {
     pub fn open(path: &Path) -> Result<Self, SessionError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| SessionError(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| SessionError::Store(format!("{}: {e}", dir.display())))?;
         }
-        let connection =
-            Connection::open(path).map_err(|e| SessionError(format!("{}: {e}", path.display())))?;
+        let connection = Connection::open(path)
+            .map_err(|e| SessionError::Store(format!("{}: {e}", path.display())))?;
         connection.execute_batch(SCHEMA).map_err(db_error)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
@@ -61,7 +61,7 @@ impl SqliteSessionService {
                 work(&mut connection)
             })
             .await
-            .map_err(|e| SessionError(format!("session store task failed: {e}")))?
+            .map_err(|e| SessionError::Store(format!("session store task failed: {e}")))?
         })
     }
 }
@@ -173,7 +173,7 @@ fn load_recent(
     for event in events {
         let text = event.map_err(db_error)?;
         let event: Event = serde_json::from_str(&text)
-            .map_err(|e| SessionError(format!("stored event is not valid: {e}")))?;
+            .map_err(|e| SessionError::Store(format!("stored event is not valid: {e}")))?;
         session.events.push(event);
     }
     let app_state = read_state(
@@ -213,10 +213,10 @@ impl SessionService for SqliteSessionService {
                 )
                 .map_err(db_error)?;
             if inserted == 0 {
-                return Err(SessionError(format!("session '{id}' already exists")));
+                return Err(SessionError::AlreadyExists(id.to_string()));
             }
             save_scopes(&tx, &app, &user, &split.user, &split.app)?;
-            let session = load(&tx, &app, &user, &id)?.ok_or_else(|| SessionError("session vanished".into()))?;
+            let session = load(&tx, &app, &user, &id)?.ok_or_else(|| SessionError::Store("session vanished".into()))?;
             tx.commit().map_err(db_error)?;
             Ok(session)
         })
@@ -257,7 +257,7 @@ impl SessionService for SqliteSessionService {
         let update_time = session.last_update_time;
         let (user_delta, app_delta) = (appended.user_delta, appended.app_delta);
         self.run(move |conn| {
-            let event_json = serde_json::to_string(&stored).map_err(|e| SessionError(e.to_string()))?;
+            let event_json = serde_json::to_string(&stored).map_err(|e| SessionError::Store(e.to_string()))?;
             let tx = conn.transaction().map_err(db_error)?;
             let updated = tx
                 .execute(
@@ -266,7 +266,7 @@ impl SessionService for SqliteSessionService {
                 )
                 .map_err(db_error)?;
             if updated == 0 {
-                return Err(SessionError(format!("session '{id}' not found")));
+                return Err(SessionError::NotFound(id.to_string()));
             }
             tx.execute(
                 "INSERT INTO events (app_name, user_id, session_id, seq, event)

@@ -1,4 +1,4 @@
-//! Rendering agent events as OpenAI chunks, per DESIGN.md's table:
+//! Rendering agent events as OpenAI chunks, by this table (docs/ARCHITECTURE.md, "Agent work as chunks"):
 //!
 //! | event                                   | rendering                                        |
 //! |-----------------------------------------|--------------------------------------------------|
@@ -14,35 +14,13 @@
 //! WebUI, LibreChat), `reasoning` (OpenRouter, Ollama /v1), `think_tags` (`<think>…</think>` inline
 //! in content, for clients that only parse tags) or `hidden`. Which events are the answer is the
 //! runner's decision (it knows the workflow and each agent's `stream:` setting), passed in as a
-//! [`Channel`]; the bridge only renders.
+//! [`Channel`]; the renderer only renders.
 
 use serde_json::{Map, Value};
 
 use crate::event::{Event, Part};
+pub use crate::wire::ReasoningMode;
 use crate::wire::{ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasoningMode {
-    #[default]
-    ReasoningContent,
-    Reasoning,
-    ThinkTags,
-    Hidden,
-}
-
-impl ReasoningMode {
-    /// Parses the `X-Reasoning-Mode` header value.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "reasoning_content" => Some(Self::ReasoningContent),
-            "reasoning" => Some(Self::Reasoning),
-            "think_tags" => Some(Self::ThinkTags),
-            "hidden" => Some(Self::Hidden),
-            _ => None,
-        }
-    }
-}
 
 /// Where the runner wants an event's text and tool calls to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +36,7 @@ pub enum Channel {
 /// Longest tool argument or result shown in a reasoning line.
 const PREVIEW_CHARS: usize = 200;
 
-pub struct EventBridge {
+pub struct EventRenderer {
     mode: ReasoningMode,
     id: String,
     created: i64,
@@ -80,7 +58,7 @@ pub struct EventBridge {
     last_answer: Option<(String, bool)>,
 }
 
-impl EventBridge {
+impl EventRenderer {
     pub fn new(mode: ReasoningMode, id: &str, created: i64, model: &str) -> Self {
         Self {
             mode,
@@ -270,33 +248,11 @@ impl EventBridge {
         if text.is_empty() {
             return;
         }
-        let delta = match self.mode {
-            ReasoningMode::Hidden => return,
-            ReasoningMode::ReasoningContent => Delta {
-                reasoning_content: Some(text.to_string()),
-                ..Delta::default()
-            },
-            ReasoningMode::Reasoning => {
-                let mut extra = Map::new();
-                extra.insert("reasoning".into(), Value::String(text.to_string()));
-                Delta {
-                    extra,
-                    ..Delta::default()
-                }
-            }
-            ReasoningMode::ThinkTags => {
-                let mut content = String::new();
-                if !self.think_open {
-                    self.think_open = true;
-                    content.push_str("<think>\n");
-                }
-                content.push_str(text);
-                Delta {
-                    content: Some(content),
-                    ..Delta::default()
-                }
-            }
+        let open_tag = self.mode == ReasoningMode::ThinkTags && !self.think_open;
+        let Some(delta) = self.mode.delta(text.to_string(), open_tag, false) else {
+            return;
         };
+        self.think_open |= open_tag;
         self.push(out, delta, None);
     }
 
@@ -376,7 +332,7 @@ mod tests {
 
     #[test]
     fn planner_thoughts_then_answer_in_reasoning_content_mode() {
-        let mut bridge = EventBridge::new(ReasoningMode::ReasoningContent, "c", 1, "planner");
+        let mut bridge = EventRenderer::new(ReasoningMode::ReasoningContent, "c", 1, "planner");
         let mut chunks = bridge.render(&event("plan", vec![text("1. look up")]), Channel::Thought);
         let mut tool = event(
             "writer",
@@ -454,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_new_response_starts_a_new_paragraph() {
-        let mut bridge = EventBridge::new(ReasoningMode::ReasoningContent, "c", 1, "m");
+        let mut bridge = EventRenderer::new(ReasoningMode::ReasoningContent, "c", 1, "m");
         let mut first = event("a", vec![text("Let me check.")]);
         first.id = "one".into();
         first.partial = true;
@@ -478,7 +434,7 @@ mod tests {
 
     #[test]
     fn think_tags_wrap_reasoning_before_the_answer() {
-        let mut bridge = EventBridge::new(ReasoningMode::ThinkTags, "c", 1, "m");
+        let mut bridge = EventRenderer::new(ReasoningMode::ThinkTags, "c", 1, "m");
         let mut chunks = bridge.render(
             &event(
                 "a",
@@ -497,7 +453,7 @@ mod tests {
 
     #[test]
     fn client_tool_calls_and_hidden_modes() {
-        let mut bridge = EventBridge::new(ReasoningMode::Hidden, "c", 1, "m")
+        let mut bridge = EventRenderer::new(ReasoningMode::Hidden, "c", 1, "m")
             .with_client_tools(["get_weather".to_string()]);
         let call = Part::ToolCall {
             id: "call_1".into(),
@@ -545,7 +501,7 @@ mod tests {
             Some("tool_calls")
         );
 
-        let mut openrouter = EventBridge::new(ReasoningMode::Reasoning, "c", 1, "m");
+        let mut openrouter = EventRenderer::new(ReasoningMode::Reasoning, "c", 1, "m");
         let chunks = openrouter.render(
             &event("a", vec![Part::Reasoning { text: "r".into() }]),
             Channel::Answer,

@@ -4,7 +4,9 @@
 //! It loads (or creates) the session, picks the agent that answers this turn (ADK's rule: the
 //! one that answered last, if it may), records the client's new input as a `user` event, runs the
 //! agent, stores every complete event as it is produced (partial ones are only streamed), and
-//! renders each event through the [`EventBridge`] the moment it arrives.
+//! renders each event through the [`EventRenderer`] the moment it arrives.
+
+pub mod render;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,14 +16,14 @@ use serde_json::{Map, Value};
 
 use crate::agent::context::{Budget, ClientInput, Invocation};
 use crate::agent::{AgentSet, InvocationContext, RunError, run_agent};
-use crate::api::request_log::RequestFacts;
 use crate::config::RuntimeSettings;
 use crate::event::{Content, Event, Part};
-use crate::event_bridge::{Channel, EventBridge, ReasoningMode};
 use crate::llm::ProviderRegistry;
-use crate::session::SessionService;
+use crate::observe::RequestFacts;
 use crate::session::identity::SessionKey;
+use crate::session::{SessionError, SessionService};
 use crate::wire::{ChatChunk, ChatRequest, Message};
+use render::{Channel, EventRenderer, ReasoningMode};
 
 /// Chunks of one run; an `Err` ends it (before the first chunk it is still an HTTP error).
 pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Send>>;
@@ -50,13 +52,11 @@ pub struct RunRequest<'a> {
 
 impl Runner {
     pub async fn start(&self, run: RunRequest<'_>) -> Result<RunChunks, RunError> {
-        let session_error = |e: crate::session::SessionError| RunError::Session(e.0);
         let (root, key) = (&run.root, &run.session);
         let mut session = match self
             .sessions
             .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
-            .await
-            .map_err(session_error)?
+            .await?
         {
             Some(session) => session,
             None => match self
@@ -66,12 +66,12 @@ impl Runner {
             {
                 Ok(session) => session,
                 // Another request of the same new chat created it a moment ago.
-                Err(error) => self
+                Err(error @ SessionError::AlreadyExists(_)) => self
                     .sessions
                     .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
-                    .await
-                    .map_err(session_error)?
-                    .ok_or_else(|| session_error(error))?,
+                    .await?
+                    .ok_or(error)?,
+                Err(error) => return Err(error.into()),
             },
         };
         let agent_name = run.agents.agent_to_run(root, &session.events);
@@ -82,10 +82,7 @@ impl Runner {
         let invocation_id = format!("inv_{}", crate::ids::random_hex(16));
         if let Some(content) = new_input(&run.request.messages) {
             let event = Event::new(&invocation_id, "user").with_content(content);
-            self.sessions
-                .append_event(&mut session, event)
-                .await
-                .map_err(session_error)?;
+            self.sessions.append_event(&mut session, event).await?;
         }
         tracing::debug!(agent = %agent_name, session = %key.id, "agent run starts");
         let input = ClientInput::from_request(run.request, run.model.clone());
@@ -102,9 +99,9 @@ impl Runner {
             input,
         });
         let mut events = run_agent(agent, InvocationContext::new(invocation.clone()));
-        let mut bridge = EventBridge::new(
+        let mut bridge = EventRenderer::new(
             run.mode,
-            &format!("chatcmpl-{}", crate::ids::random_hex(24)),
+            &crate::ids::completion_id(),
             crate::ids::unix_now(),
             run.model.as_deref().unwrap_or(root),
         )

@@ -18,7 +18,7 @@ pub fn is_retryable(error: &LlmError) -> bool {
         LlmError::Upstream { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,
         LlmError::Unreachable(_) | LlmError::Timeout(_) | LlmError::Protocol(_) => true,
         // An error the upstream reported itself (content policy, context length) would repeat.
-        LlmError::InStream(_) => false,
+        LlmError::InStream(_) | LlmError::NoProvider => false,
     }
 }
 

@@ -136,7 +136,7 @@ impl Default for SessionSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ReasoningSettings {
     /// How agents' intermediate work reaches the client; the `X-Reasoning-Mode` header overrides.
-    pub mode: crate::event_bridge::ReasoningMode,
+    pub mode: crate::runner::render::ReasoningMode,
 }
 
 /// Client API keys. With none configured the proxy serves loopback only (see `Config`).

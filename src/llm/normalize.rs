@@ -31,7 +31,7 @@ pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream 
             match &identity {
                 None => {
                     if chunk.id.is_empty() {
-                        chunk.id = format!("chatcmpl-{}", crate::ids::random_hex(24));
+                        chunk.id = crate::ids::completion_id();
                     }
                     identity = Some((chunk.id.clone(), chunk.created, chunk.model.clone()));
                 }

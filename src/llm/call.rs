@@ -1,15 +1,15 @@
 //! One model call with retries, fallbacks and the circuit breaker: what plain proxying answers
-//! with, and what every `LlmAgent` step calls, so both paths share the same resilience.
+//! with, and what every `LlmAgent` step calls, so both paths share the same resilience. Failures
+//! are [`LlmError`]s; the HTTP layer decides what status they become.
 
 use futures_util::StreamExt;
 
-use crate::api::request_log::RequestFacts;
-use crate::bridge;
-use crate::error::ApiError;
-use crate::error::ErrorObject;
-use crate::llm::{ChunkStream, LlmError, LlmRequest, ProviderRegistry, Route};
+use super::normalize;
+use super::resilience;
+use super::{ChunkStream, LlmError, LlmRequest, ProviderRegistry, Route};
+use crate::observe::RequestFacts;
+use crate::observe::metrics;
 use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
-use crate::{metrics, resilience};
 
 /// A started answer. A stream is only handed out once its first chunk arrived, so every failure
 /// before that point can still be a proper HTTP status — and can still be retried.
@@ -33,7 +33,7 @@ pub async fn answer(
     request: ChatRequest,
     route: Route,
     facts: &RequestFacts,
-) -> Result<Answer, ApiError> {
+) -> Result<Answer, LlmError> {
     let mut candidates = vec![route.clone()];
     for fallback in &route.provider.config.settings.fallbacks {
         match registry.resolve(Some(fallback)) {
@@ -66,7 +66,7 @@ pub async fn answer(
                     ::metrics::counter!(metrics::UPSTREAM_ERRORS, "provider" => provider.name().to_string(), "kind" => error_kind(&error))
                         .increment(1);
                     if !resilience::is_retryable(&error) {
-                        return Err(error.to_api_error());
+                        return Err(error);
                     }
                     if provider.breaker.record_failure() {
                         ::metrics::counter!(metrics::CIRCUIT_OPENED, "provider" => provider.name().to_string()).increment(1);
@@ -97,17 +97,7 @@ pub async fn answer(
             }
         }
     }
-    Err(match last_error {
-        Some(error) => error.to_api_error(),
-        None => ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            ErrorObject::new(
-                "No provider is available (all circuits are open).",
-                "api_error",
-            )
-            .with_code("no_provider_available"),
-        ),
-    })
+    Err(last_error.unwrap_or(LlmError::NoProvider))
 }
 
 /// Longest upstream `Retry-After` the proxy waits out before retrying the same provider.
@@ -135,6 +125,7 @@ fn error_kind(error: &LlmError) -> String {
         LlmError::Timeout(_) => "timeout".into(),
         LlmError::Protocol(_) => "protocol".into(),
         LlmError::InStream(_) => "in_stream".into(),
+        LlmError::NoProvider => "no_provider".into(),
     }
 }
 
@@ -147,7 +138,7 @@ async fn attempt_once(mut request: ChatRequest, route: &Route) -> Result<Answer,
         let timeout = provider.config.first_byte_timeout();
         let started = tokio::time::timeout(timeout, async move {
             let stream = llm.stream(LlmRequest { body: request }).await?;
-            let mut stream = bridge::normalize(stream, include_usage);
+            let mut stream = normalize::normalize(stream, include_usage);
             match stream.next().await {
                 Some(Ok(first)) => Ok((first, stream)),
                 Some(Err(error)) => Err(error),

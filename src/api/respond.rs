@@ -1,0 +1,113 @@
+//! The one place a chat-completions answer becomes the client's response: a chunk stream or a
+//! whole completion, through the stream stages, written as SSE (keep-alives, idle timeout and
+//! shutdown from settings) or as one JSON `chat.completion`, with the response headers the
+//! earlier steps collected. Plain proxying, cached replays, agent runs and refusals all end here,
+//! so a stage, a header or a timeout cannot differ between them.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+use super::AppState;
+use super::sse::{SseOptions, sse_response};
+use crate::assemble::{self, Assembler};
+use crate::error::ApiError;
+use crate::llm::ChunkStream;
+use crate::observe::RequestFacts;
+use crate::pipeline::{Pipeline, StreamContext};
+use crate::wire::{ChatChunk, ChatCompletion};
+
+/// What the answer is made of.
+pub enum AnswerBody {
+    /// A started stream (its first chunk already arrived, so the status is settled).
+    Chunks { first: ChatChunk, rest: ChunkStream },
+    /// A whole completion: an upstream's non-streaming answer or a cached one.
+    Completion(ChatCompletion),
+}
+
+impl AnswerBody {
+    /// Chunks the proxy built itself (a refusal), in order.
+    pub fn from_chunks(chunks: Vec<ChatChunk>) -> Self {
+        let (first, rest) = split_first(chunks);
+        AnswerBody::Chunks { first, rest }
+    }
+}
+
+fn split_first(chunks: Vec<ChatChunk>) -> (ChatChunk, ChunkStream) {
+    let mut chunks = chunks.into_iter();
+    let first = chunks.next().unwrap_or_default();
+    let rest: ChunkStream = Box::pin(futures_util::stream::iter(chunks.map(Ok)));
+    (first, rest)
+}
+
+/// How the answer goes out.
+pub struct Respond<'a> {
+    pub state: &'a AppState,
+    pub facts: &'a RequestFacts,
+    pub pipeline: &'a Pipeline,
+    pub stage_context: Option<StreamContext>,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// `stream_options.include_usage`: a replayed completion ends with a usage chunk.
+    pub include_usage: bool,
+    /// Longest silence inside a stream: the serving provider's `idle_timeout_secs`.
+    pub idle_timeout: Duration,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Respond<'_> {
+    pub async fn send(mut self, body: AnswerBody) -> Result<Response, ApiError> {
+        let cx = self.stage_context.take();
+        let response = match (self.stream, body) {
+            (true, AnswerBody::Chunks { first, rest }) => self.sse(cx, first, rest).await?,
+            (true, AnswerBody::Completion(completion)) => {
+                let (first, rest) =
+                    split_first(assemble::to_chunks(&completion, self.include_usage));
+                self.sse(cx, first, rest).await?
+            }
+            (false, AnswerBody::Chunks { first, mut rest }) => {
+                let mut assembler = Assembler::default();
+                assembler.push(&first);
+                while let Some(item) = rest.next().await {
+                    assembler.push(&item.map_err(|e| e.to_api_error())?);
+                }
+                self.json(cx, assembler.finish()).await
+            }
+            (false, AnswerBody::Completion(completion)) => self.json(cx, completion).await,
+        };
+        Ok(with_headers(response, std::mem::take(&mut self.headers)))
+    }
+
+    async fn sse(
+        &self,
+        cx: Option<StreamContext>,
+        first: ChatChunk,
+        rest: ChunkStream,
+    ) -> Result<Response, ApiError> {
+        let (first, rest) = self.pipeline.wrap_stream(cx, first, rest).await?;
+        let options = SseOptions {
+            keepalive: self.state.config.keepalive(),
+            idle_timeout: self.idle_timeout,
+            shutdown: Some(self.state.lifecycle.clone()),
+        };
+        Ok(sse_response(first, rest, options, self.facts.clone()))
+    }
+
+    async fn json(&self, cx: Option<StreamContext>, completion: ChatCompletion) -> Response {
+        self.facts.first_token();
+        let completion = self.pipeline.wrap_completion(cx, completion).await;
+        let usage = completion.usage.clone();
+        self.facts.update(|f| f.usage = usage);
+        Json(completion).into_response()
+    }
+}
+
+fn with_headers(mut response: Response, headers: Vec<(HeaderName, HeaderValue)>) -> Response {
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
