@@ -7,8 +7,43 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{AuthSettings, ConfigError, KeySettings};
+use serde::Deserialize;
+
 use crate::glob;
+
+/// Client API keys. With none configured the proxy serves loopback only (see `Config`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Serve a non-loopback address without keys. Only for a trusted network.
+    pub allow_unauthenticated: bool,
+    pub keys: Vec<KeySettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    pub name: String,
+    /// Environment variable holding the key (preferred).
+    pub key_env: Option<String>,
+    /// Hex SHA-256 of the key: the settings file never holds the secret.
+    pub key_sha256: Option<String>,
+    /// The key in clear text: accepted, warned about.
+    pub key: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u64>,
+    /// Allowed models/agents as globs (`*`, `?`); default all.
+    pub models: Option<Vec<String>>,
+}
+
+/// A problem in `auth.keys`, with the field it is in; the config module adds the file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct KeyError {
+    pub field: String,
+    pub message: String,
+}
 
 /// One client key with its limits and allowed models.
 #[derive(Debug, Clone)]
@@ -42,17 +77,16 @@ impl KeyStore {
     /// Builds the store; every problem names the file and the `auth.keys[i]` field.
     pub fn from_settings(
         settings: &AuthSettings,
-        file: &str,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, KeyError> {
         let mut by_digest = HashMap::new();
         for (i, key) in settings.keys.iter().enumerate() {
-            let field = |f: &str| format!("{file}: auth.keys[{i}].{f}");
+            let field = |f: &str| format!("auth.keys[{i}].{f}");
             if key.name.trim().is_empty() {
-                return Err(ConfigError(format!(
-                    "{}: every key needs a name",
-                    field("name")
-                )));
+                return Err(KeyError {
+                    field: field("name"),
+                    message: format!("every key needs a name"),
+                });
             }
             let digest = key_digest(key, &field, env)?;
             let client = ClientKey {
@@ -63,10 +97,10 @@ impl KeyStore {
                 models: key.models.clone().unwrap_or_else(|| vec!["*".to_string()]),
             };
             if by_digest.insert(digest, client).is_some() {
-                return Err(ConfigError(format!(
-                    "{}: the same key is configured twice",
-                    field("name")
-                )));
+                return Err(KeyError {
+                    field: field("name"),
+                    message: format!("the same key is configured twice"),
+                });
             }
         }
         Ok(Self { by_digest })
@@ -86,33 +120,31 @@ fn key_digest(
     key: &KeySettings,
     field: &dyn Fn(&str) -> String,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<[u8; 32], ConfigError> {
+) -> Result<[u8; 32], KeyError> {
     let set = [
         key.key_env.is_some(),
         key.key_sha256.is_some(),
         key.key.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
-        return Err(ConfigError(format!(
-            "{}: set exactly one of key_env, key_sha256 or key",
-            field("key_env")
-        )));
+        return Err(KeyError {
+            field: field("key_env"),
+            message: format!("set exactly one of key_env, key_sha256 or key"),
+        });
     }
     if let Some(var) = &key.key_env {
-        let value = env(var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-            ConfigError(format!(
-                "{}: environment variable {var} is not set",
-                field("key_env")
-            ))
-        })?;
+        let value = env(var)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| KeyError {
+                field: field("key_env"),
+                message: format!("environment variable {var} is not set"),
+            })?;
         return Ok(digest(value.trim()));
     }
     if let Some(hex) = &key.key_sha256 {
-        return parse_hex32(hex.trim()).ok_or_else(|| {
-            ConfigError(format!(
-                "{}: expected 64 hex characters",
-                field("key_sha256")
-            ))
+        return parse_hex32(hex.trim()).ok_or_else(|| KeyError {
+            field: field("key_sha256"),
+            message: format!("expected 64 hex characters"),
         });
     }
     let plain = key.key.as_deref().unwrap_or_default();
@@ -167,10 +199,8 @@ mod tests {
                 },
             ],
         };
-        let store = KeyStore::from_settings(&settings, "s.yaml", &|k| {
-            (k == "K").then(|| "sk-a".to_string())
-        })
-        .expect("valid");
+        let store = KeyStore::from_settings(&settings, &|k| (k == "K").then(|| "sk-a".to_string()))
+            .expect("valid");
         assert_eq!(
             store.authenticate("sk-a").map(|k| k.name.as_str()),
             Some("a")
@@ -197,9 +227,9 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let err = KeyStore::from_settings(&settings, "s.yaml", &|_| None).expect_err("fails");
+        let err = KeyStore::from_settings(&settings, &|_| None).expect_err("fails");
         assert!(
-            err.0.contains("auth.keys[0].key_env") && err.0.contains("NOPE"),
+            err.to_string().contains("auth.keys[0].key_env") && err.to_string().contains("NOPE"),
             "{err}"
         );
     }

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::agent::config::IncludeContents;
+use super::config::IncludeContents;
 use crate::event::{Event, Part};
 use crate::wire::Message;
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
+use super::config::{AgentClass, IncludeContents, StreamMode};
 use super::context::InvocationContext;
 use super::{Agent, EventStream, RunError, agent_tool, history, instruction, run_agent};
-use crate::agent::config::{AgentClass, IncludeContents, StreamMode};
 use crate::assemble::Assembler;
 use crate::event::{Content, Event, EventActions, Part};
 use crate::llm::Route;

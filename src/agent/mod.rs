@@ -6,6 +6,7 @@
 //! same way wherever an agent runs.
 
 pub mod agent_tool;
+pub mod build;
 pub mod callbacks;
 pub mod config;
 pub mod context;
@@ -22,7 +23,7 @@ use futures_util::{Stream, StreamExt};
 
 use axum::http::StatusCode;
 
-use crate::agent::config::{AgentClass, StreamMode};
+use self::config::{AgentClass, StreamMode};
 use crate::error::{ApiError, ErrorObject};
 use crate::event::{Content, Event};
 use crate::llm::LlmError;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
+use super::config::{AgentClass, AgentConfig, StreamMode};
 use super::context::InvocationContext;
 use super::{Agent, Emitted, EventStream, RunError, final_text, run_agent};
-use crate::agent::config::{AgentClass, AgentConfig, StreamMode};
 use crate::event::Content;
 use crate::runner::render::Channel;
 

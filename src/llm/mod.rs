@@ -8,6 +8,7 @@
 pub mod call;
 pub mod error;
 pub mod http;
+pub mod mock;
 pub mod normalize;
 pub mod ollama;
 pub mod openai_compat;

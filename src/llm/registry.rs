@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::Llm;
 use super::http::UpstreamClient;
+use super::mock::MockLlm;
 use super::ollama::Ollama;
 use super::openai_compat::OpenAiCompat;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
@@ -39,18 +40,36 @@ impl Provider {
                 Arc::new(Ollama::new(&config, http.clone())?),
                 format!("{}/v1", config.base_url),
             ),
+            ProviderKind::Mock => (Arc::new(MockLlm::conversational()), String::new()),
         };
+        Ok(Self::assemble(config, llm, http, openai_base))
+    }
+
+    /// A provider around a ready [`Llm`] (tests, embedding): no HTTP API of its own, so
+    /// pass-through endpoints (embeddings, legacy completions) are not available on it.
+    pub fn with_llm(config: ResolvedProvider, llm: Arc<dyn Llm>) -> Self {
+        let http = UpstreamClient::new(&config)
+            .unwrap_or_else(|e| panic!("a provider without headers or key always builds: {e}"));
+        Self::assemble(config, llm, http, String::new())
+    }
+
+    fn assemble(
+        config: ResolvedProvider,
+        llm: Arc<dyn Llm>,
+        http: UpstreamClient,
+        openai_base: String,
+    ) -> Self {
         let breaker = CircuitBreaker::new(
             config.settings.circuit_breaker_failures,
             Duration::from_secs_f64(config.settings.circuit_breaker_cooldown_secs.max(0.0)),
         );
-        Ok(Self {
+        Self {
             config,
             llm,
             http,
             openai_base,
             breaker,
-        })
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -82,6 +101,22 @@ impl ProviderRegistry {
             default_provider: config.default_provider.clone(),
             default_model: config.default_model.clone(),
         })
+    }
+
+    /// A registry of ready providers (tests, embedding); `default_provider` must be among them.
+    pub fn new(
+        providers: impl IntoIterator<Item = Provider>,
+        default_provider: &str,
+        default_model: &str,
+    ) -> Self {
+        Self {
+            providers: providers
+                .into_iter()
+                .map(|p| (p.name().to_string(), Arc::new(p)))
+                .collect(),
+            default_provider: default_provider.to_string(),
+            default_model: default_model.to_string(),
+        }
     }
 
     pub fn default_provider(&self) -> &Arc<Provider> {

@@ -1,0 +1,242 @@
+//! Building the [`AgentSet`] from a loaded agent tree: the only file that knows every agent kind
+//! (LlmAgent, the workflow agents, AgentTool), so the lookup table and the agents themselves do
+//! not depend on each other's construction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Map;
+
+use super::Agent;
+use super::agent_tool::AgentTool;
+use super::config::{AgentClass, AgentTree, LoadError, LoadedAgent};
+use super::llm_agent::LlmAgent;
+use super::set::{AgentSet, BUILTIN_DEFAULT, Node};
+use super::workflow::{LoopAgent, ParallelAgent, SequentialAgent, Steps};
+use crate::config::Config;
+use crate::llm::ProviderRegistry;
+use crate::tool::builtins::TransferToAgent;
+use crate::tool::{Tool, ToolRegistry};
+
+impl Default for AgentSet {
+    /// No agents from files: only the built-in transparent default.
+    fn default() -> Self {
+        Self {
+            nodes: HashMap::new(),
+            roots: Vec::new(),
+            default_agent: None,
+            callbacks: Vec::new(),
+            pipelines: HashMap::new(),
+            builtin_default: Arc::new(LlmAgent::transparent(BUILTIN_DEFAULT)),
+        }
+    }
+}
+
+impl AgentSet {
+    /// Loads `agents.dir` (none when it is "" or missing) and checks models and `default_agent`.
+    pub fn load(config: &Config, registry: &ProviderRegistry) -> Result<Self, LoadError> {
+        let dir = config.agents.dir.trim();
+        let tree = if dir.is_empty() {
+            None
+        } else if !std::path::Path::new(dir).is_dir() {
+            tracing::warn!(
+                dir,
+                "no agents directory: only the default agent serves (set agents.dir or --agents-dir)"
+            );
+            None
+        } else {
+            Some(crate::agent::config::load_dir(
+                std::path::Path::new(dir),
+                std::path::Path::new(&config.agents.prompts_dir),
+                &ToolRegistry::with_builtins(),
+            )?)
+        };
+        let mut set = match tree {
+            Some(tree) => Self::from_tree(
+                tree,
+                registry,
+                std::path::Path::new(&config.agents.prompts_dir),
+            )?,
+            None => Self::default(),
+        };
+        if let Some(name) = &config.agents.default_agent {
+            if !set.roots.contains(name) {
+                return Err(LoadError(format!(
+                    "{}: agents.default_agent: '{name}' is not a top-level agent in '{dir}' (known: {})",
+                    config.source.display(),
+                    set.roots.join(", ")
+                )));
+            }
+            set.default_agent = Some(name.clone());
+        }
+        Ok(set)
+    }
+
+    pub fn from_tree(
+        tree: AgentTree,
+        registry: &ProviderRegistry,
+        prompts_dir: &std::path::Path,
+    ) -> Result<Self, LoadError> {
+        let mut nodes = HashMap::new();
+        let mut pipelines = HashMap::new();
+        for (name, loaded) in &tree.agents {
+            let fail = |field: &str, msg: String| {
+                LoadError(format!("{}: {field}: {msg}", loaded.file.display()))
+            };
+            if let Some(model) = &loaded.config.model {
+                registry
+                    .resolve(Some(model))
+                    .map_err(|e| fail("model", e.error.message.clone()))?;
+            }
+            let agent: Arc<dyn Agent> = match loaded.config.agent_class {
+                AgentClass::LlmAgent => Arc::new(llm_agent(&tree, name, loaded)),
+                AgentClass::SequentialAgent => Arc::new(SequentialAgent(Steps::new(
+                    &loaded.config,
+                    loaded.children.clone(),
+                ))),
+                AgentClass::ParallelAgent => Arc::new(ParallelAgent(Steps::new(
+                    &loaded.config,
+                    loaded.children.clone(),
+                ))),
+                AgentClass::LoopAgent => Arc::new(LoopAgent {
+                    steps: Steps::new(&loaded.config, loaded.children.clone()),
+                    max_iterations: loaded.config.max_iterations,
+                }),
+            };
+            if let Some(pipeline) = &loaded.config.pipeline {
+                let compiled = crate::pipeline::compile(
+                    pipeline,
+                    &crate::pipeline::CompileContext {
+                        origin: format!("{}: pipeline", loaded.file.display()),
+                        prompts_dir,
+                        http: crate::pipeline::http_client(),
+                    },
+                )
+                .map_err(LoadError)?;
+                if !compiled.stream.is_empty() && loaded.parent.is_some() {
+                    return Err(LoadError(format!(
+                        "{}: pipeline.stream: stream stages act on the answer the client receives, so only a top-level agent can have them ('{name}' is a sub-agent of '{}')",
+                        loaded.file.display(),
+                        loaded.parent.as_deref().unwrap_or_default()
+                    )));
+                }
+                if !compiled.request.is_empty() && loaded.config.agent_class != AgentClass::LlmAgent
+                {
+                    return Err(LoadError(format!(
+                        "{}: pipeline.request: request stages run before each of an LlmAgent's model calls; a {:?} makes none",
+                        loaded.file.display(),
+                        loaded.config.agent_class
+                    )));
+                }
+                pipelines.insert(name.clone(), compiled);
+            }
+            let c = &loaded.config;
+            let transparent = c.agent_class == AgentClass::LlmAgent
+                && c.model.is_none()
+                && loaded
+                    .instruction
+                    .as_deref()
+                    .is_none_or(|i| i.trim().is_empty())
+                && loaded.tools.is_empty()
+                && loaded.agent_tools.is_empty()
+                && loaded.children.is_empty()
+                && loaded.parent.is_none()
+                && c.output_key.is_none()
+                && c.generate_content_config.as_ref().is_none_or(Map::is_empty)
+                && c.include_contents.is_none()
+                && c.stream.is_none()
+                && c.pipeline.is_none();
+            nodes.insert(
+                name.clone(),
+                Node {
+                    agent,
+                    parent: loaded.parent.clone(),
+                    transparent,
+                },
+            );
+        }
+        Ok(Self {
+            nodes,
+            roots: tree.roots,
+            pipelines,
+            ..Self::default()
+        })
+    }
+}
+
+/// ADK's transfer targets: the sub-agents; the parent and the peers when the parent is an
+/// LlmAgent and they are not disallowed.
+fn transfer_targets(tree: &AgentTree, agent: &LoadedAgent) -> Vec<(String, String)> {
+    let describe = |name: &String| {
+        let description = tree
+            .agents
+            .get(name)
+            .map(|a| a.config.description.clone())
+            .unwrap_or_default();
+        (name.clone(), description)
+    };
+    let mut targets: Vec<(String, String)> = agent.children.iter().map(describe).collect();
+    if let Some(parent) = agent.parent.as_ref().and_then(|p| tree.agents.get(p))
+        && parent.config.agent_class == AgentClass::LlmAgent
+    {
+        if !agent.config.disallow_transfer_to_parent {
+            targets.push(describe(&parent.config.name));
+        }
+        if !agent.config.disallow_transfer_to_peers {
+            targets.extend(
+                parent
+                    .children
+                    .iter()
+                    .filter(|peer| **peer != agent.config.name)
+                    .map(describe),
+            );
+        }
+    }
+    targets
+}
+
+/// The model an LlmAgent uses: its own, else the nearest ancestor's.
+fn inherited_model(tree: &AgentTree, agent: &LoadedAgent) -> Option<String> {
+    let mut current = Some(agent);
+    while let Some(a) = current {
+        if let Some(model) = &a.config.model {
+            return Some(model.clone());
+        }
+        current = a.parent.as_ref().and_then(|p| tree.agents.get(p));
+    }
+    None
+}
+
+fn llm_agent(tree: &AgentTree, name: &str, loaded: &LoadedAgent) -> LlmAgent {
+    let targets = transfer_targets(tree, loaded);
+    let mut tools: Vec<Arc<dyn Tool>> = loaded.tools.clone();
+    for (_, reference) in &loaded.agent_tools {
+        if let Some(target) = reference.name.as_ref().and_then(|n| tree.agents.get(n)) {
+            tools.push(Arc::new(AgentTool::new(
+                &target.config.name,
+                &target.config.description,
+            )));
+        }
+    }
+    let transfer = (!targets.is_empty()).then(|| {
+        Arc::new(TransferToAgent {
+            targets: targets.clone(),
+        }) as Arc<dyn Tool>
+    });
+    let c = &loaded.config;
+    LlmAgent {
+        name: name.to_string(),
+        description: c.description.clone(),
+        model: inherited_model(tree, loaded),
+        instruction: loaded.instruction.clone(),
+        tools,
+        transfer,
+        targets,
+        sub_agents: loaded.children.clone(),
+        output_key: c.output_key.clone(),
+        include_contents: c.include_contents.unwrap_or_default(),
+        generate_config: c.generate_content_config.clone().unwrap_or_default(),
+        disallow_transfer_to_parent: c.disallow_transfer_to_parent,
+        stream: c.stream,
+    }
+}

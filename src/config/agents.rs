@@ -1,0 +1,138 @@
+//! `agents:`, `runtime:`, `sessions:` and `reasoning:`: where agents come from, the per-request
+//! limits of a run, where sessions live, and how agent work is shown.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, Overrides, Settings, secs};
+
+/// Where agents come from and which one serves models that are not agent names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Directory of `*.yaml` agent files (also `--agents-dir`); "" = no YAML agents. A missing
+    /// directory is only warned about, so an installed binary runs from any directory.
+    pub dir: String,
+    /// Directory that `instruction: file:` paths must stay under.
+    pub prompts_dir: String,
+    /// Agent that answers requests for any model that is not an agent's name; unset = the
+    /// built-in transparent agent (plain proxying).
+    pub default_agent: Option<String>,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            dir: "agents".into(),
+            prompts_dir: "prompts".into(),
+            default_agent: None,
+        }
+    }
+}
+
+/// Per-request limits of an agent run: no runaway loops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// Model calls one request may make, across all agents of the run.
+    pub max_llm_calls: u32,
+    /// Rounds of server-side tool calls one request may make.
+    pub max_tool_rounds: u32,
+    pub tool_timeout_secs: f64,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_llm_calls: 25,
+            max_tool_rounds: 10,
+            tool_timeout_secs: 30.0,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    pub fn tool_timeout(&self) -> Duration {
+        secs(self.tool_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionStore {
+    /// Lost on restart.
+    #[default]
+    Memory,
+    /// A SQLite file at `sqlite_path`: state survives restarts.
+    Sqlite,
+    /// Redis (`redis.url`): shared by several replicas behind a load balancer.
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub store: SessionStore,
+    pub sqlite_path: String,
+    /// Memory store: sessions kept; the least recently updated go first.
+    pub max_sessions: usize,
+    /// Redis store: a session untouched this long expires.
+    pub redis_ttl_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            store: SessionStore::Memory,
+            sqlite_path: "data/sessions.db".into(),
+            max_sessions: 10_000,
+            redis_ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReasoningSettings {
+    /// How agents' intermediate work reaches the client; the `X-Reasoning-Mode` header overrides.
+    pub mode: crate::wire::ReasoningMode,
+}
+
+settings_enum!(SessionStore { "memory" => Memory, "sqlite" => Sqlite, "redis" => Redis });
+
+/// The agents section with `--agents-dir` applied, and the runtime and session limits checked.
+pub fn validate(
+    file: &str,
+    settings: &Settings,
+    overrides: &Overrides,
+) -> Result<AgentSettings, ConfigError> {
+    let mut agents = settings.agents.clone();
+    if let Some(dir) = &overrides.agents_dir {
+        agents.dir.clone_from(dir);
+    }
+    if settings.runtime.max_llm_calls == 0 {
+        return Err(ConfigError::field(
+            file,
+            "runtime.max_llm_calls",
+            "must be at least 1",
+        ));
+    }
+    let timeout = settings.runtime.tool_timeout_secs;
+    if timeout.is_nan() || timeout <= 0.0 {
+        return Err(ConfigError::field(
+            file,
+            "runtime.tool_timeout_secs",
+            "must be a positive number of seconds",
+        ));
+    }
+    if settings.sessions.store == SessionStore::Sqlite
+        && settings.sessions.sqlite_path.trim().is_empty()
+    {
+        return Err(ConfigError::field(
+            file,
+            "sessions.sqlite_path",
+            "the sqlite store needs a file path",
+        ));
+    }
+    Ok(agents)
+}
