@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use adk_llm_proxy::agent::AgentSet;
-use adk_llm_proxy::api::AppState;
+use adk_llm_proxy::agent::config::LoadError;
+use adk_llm_proxy::api::{AppState, Reloadable};
 use adk_llm_proxy::cli::{Cli, Command, normalize_args};
 use adk_llm_proxy::config::{self, LogFormat};
 use adk_llm_proxy::server;
@@ -28,19 +28,9 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Check) = cli.command {
         let agents = adk_llm_proxy::llm::ProviderRegistry::from_config(&config)
-            .map_err(adk_llm_proxy::agent::config::LoadError)
-            .and_then(|registry| AgentSet::load(&config, &registry))
-            .and_then(|agents| {
-                adk_llm_proxy::pipeline::compile_settings(
-                    &config.pipeline,
-                    &config.models,
-                    &config.source,
-                    std::path::Path::new(&config.agents.prompts_dir),
-                    adk_llm_proxy::pipeline::http_client(),
-                )
-                .map(|_| agents)
-                .map_err(adk_llm_proxy::agent::config::LoadError)
-            });
+            .map_err(LoadError::Setup)
+            .and_then(|registry| Reloadable::build(&config, &registry))
+            .map(|built| built.agents);
         return match agents {
             Ok(agents) => {
                 let top: Vec<&str> = agents.top_level().map(|(name, _)| name).collect();
@@ -132,7 +122,8 @@ fn init_logging(level: &str, format: LogFormat) {
 }
 
 /// SIGHUP re-reads the settings file and swaps the client keys (and their limits), the pipeline
-/// stages and the agents; open streams are untouched. A broken file is reported and the running configuration kept.
+/// stages and the agents through [`AppState::reload`]; open streams are untouched. A broken file
+/// or agent is reported and the running configuration kept whole.
 fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -141,42 +132,15 @@ fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
             return;
         };
         while hangup.recv().await.is_some() {
-            match config::load(&cli.config, &cli.overrides()) {
-                Ok(fresh) => {
-                    let count = fresh.auth.keys.len();
-                    state.replace_keys(fresh.keys.clone());
-                    tracing::info!(keys = count, "reloaded {} on SIGHUP", cli.config.display());
-                    match adk_llm_proxy::pipeline::compile_settings(
-                        &fresh.pipeline,
-                        &fresh.models,
-                        &fresh.source,
-                        std::path::Path::new(&state.config.agents.prompts_dir),
-                        adk_llm_proxy::pipeline::http_client(),
-                    ) {
-                        Ok(pipelines) => {
-                            state.replace_pipelines(pipelines);
-                            tracing::info!("reloaded the pipeline stages on SIGHUP");
-                        }
-                        Err(error) => tracing::error!(
-                            %error,
-                            "pipeline reload on SIGHUP failed; keeping the running stages"
-                        ),
-                    }
-                    // Agents are re-read from the directory the server started with; providers
-                    // stay as they are (a new provider needs a restart).
-                    let mut agents_config = fresh;
-                    agents_config.agents = state.config.agents.clone();
-                    match AgentSet::load(&agents_config, &state.registry) {
-                        Ok(agents) => {
-                            let count = agents.len();
-                            state.replace_agents(agents.with_callbacks_of(&state.agents()));
-                            tracing::info!(agents = count, "reloaded agents on SIGHUP");
-                        }
-                        Err(error) => tracing::error!(
-                            %error,
-                            "agent reload on SIGHUP failed; keeping the running agents"
-                        ),
-                    }
+            let reloaded = config::load(&cli.config, &cli.overrides())
+                .map_err(|e| e.to_string())
+                .and_then(|fresh| state.reload(fresh).map_err(|e| e.to_string()));
+            match reloaded {
+                Ok(counts) => {
+                    let file = cli.config.display();
+                    tracing::info!(keys = counts.keys, "reloaded {file} on SIGHUP");
+                    tracing::info!("reloaded the pipeline stages on SIGHUP");
+                    tracing::info!(agents = counts.agents, "reloaded agents on SIGHUP");
                 }
                 Err(error) => {
                     tracing::error!(%error, "reload on SIGHUP failed; keeping the running configuration")

@@ -16,7 +16,7 @@ fn load(root: &Path) -> Result<adk_llm_proxy::agent::config::AgentTree, String> 
         &root.join("prompts"),
         &ToolRegistry::with_builtins(),
     )
-    .map_err(|e| e.0)
+    .map_err(|e| e.to_string())
 }
 
 #[test]

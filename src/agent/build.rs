@@ -61,11 +61,14 @@ impl AgentSet {
         };
         if let Some(name) = &config.agents.default_agent {
             if !set.roots.contains(name) {
-                return Err(LoadError(format!(
-                    "{}: agents.default_agent: '{name}' is not a top-level agent in '{dir}' (known: {})",
-                    config.source.display(),
-                    set.roots.join(", ")
-                )));
+                return Err(LoadError::field(
+                    &config.source,
+                    "agents.default_agent",
+                    format!(
+                        "'{name}' is not a top-level agent in '{dir}' (known: {})",
+                        set.roots.join(", ")
+                    ),
+                ));
             }
             set.default_agent = Some(name.clone());
         }
@@ -80,9 +83,7 @@ impl AgentSet {
         let mut nodes = HashMap::new();
         let mut pipelines = HashMap::new();
         for (name, loaded) in &tree.agents {
-            let fail = |field: &str, msg: String| {
-                LoadError(format!("{}: {field}: {msg}", loaded.file.display()))
-            };
+            let fail = |field: &str, msg: String| LoadError::field(&loaded.file, field, msg);
             if let Some(model) = &loaded.config.model {
                 registry
                     .resolve(Some(model))
@@ -112,21 +113,27 @@ impl AgentSet {
                         http: crate::pipeline::http_client(),
                     },
                 )
-                .map_err(LoadError)?;
+                .map_err(LoadError::Setup)?;
                 if !compiled.stream.is_empty() && loaded.parent.is_some() {
-                    return Err(LoadError(format!(
-                        "{}: pipeline.stream: stream stages act on the answer the client receives, so only a top-level agent can have them ('{name}' is a sub-agent of '{}')",
-                        loaded.file.display(),
-                        loaded.parent.as_deref().unwrap_or_default()
-                    )));
+                    return Err(LoadError::field(
+                        &loaded.file,
+                        "pipeline.stream",
+                        format!(
+                            "stream stages act on the answer the client receives, so only a top-level agent can have them ('{name}' is a sub-agent of '{}')",
+                            loaded.parent.as_deref().unwrap_or_default()
+                        ),
+                    ));
                 }
                 if !compiled.request.is_empty() && loaded.config.agent_class != AgentClass::LlmAgent
                 {
-                    return Err(LoadError(format!(
-                        "{}: pipeline.request: request stages run before each of an LlmAgent's model calls; a {:?} makes none",
-                        loaded.file.display(),
-                        loaded.config.agent_class
-                    )));
+                    return Err(LoadError::field(
+                        &loaded.file,
+                        "pipeline.request",
+                        format!(
+                            "request stages run before each of an LlmAgent's model calls; a {:?} makes none",
+                            loaded.config.agent_class
+                        ),
+                    ));
                 }
                 pipelines.insert(name.clone(), compiled);
             }

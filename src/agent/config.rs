@@ -142,9 +142,41 @@ pub struct AgentTree {
     pub roots: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LoadError(pub String);
+/// Why the agents on disk cannot be loaded; start-up stops (exit 2), a SIGHUP reload keeps the
+/// running set.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// A field of an agent file (or of settings.yaml's `agents:`) is wrong.
+    #[error("{file}: {field}: {message}")]
+    Field {
+        file: String,
+        field: String,
+        message: String,
+    },
+    /// A file or directory cannot be read or parsed, or files contradict each other.
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    /// Something the agents need could not be set up (providers, settings' stages).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl LoadError {
+    pub fn field(file: &Path, field: impl Into<String>, message: impl Into<String>) -> Self {
+        LoadError::Field {
+            file: file.display().to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        LoadError::File {
+            file: file.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
 
 /// The JSON Schema of the agent file format.
 pub fn schema() -> Value {
@@ -158,12 +190,7 @@ pub fn load_dir(
     tools: &ToolRegistry,
 ) -> Result<AgentTree, LoadError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            LoadError(format!(
-                "{}: cannot read the agents directory: {e}",
-                dir.display()
-            ))
-        })?
+        .map_err(|e| LoadError::file(dir, format!("cannot read the agents directory: {e}")))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
@@ -195,13 +222,12 @@ impl Loader<'_> {
         if let Some(name) = self.by_file.get(&key) {
             return Ok(name.clone());
         }
-        let shown = file.display().to_string();
-        let fail = |field: &str, msg: String| LoadError(format!("{shown}: {field}: {msg}"));
+        let fail = |field: &str, msg: String| LoadError::field(file, field, msg);
         let config: AgentConfig = config::Config::builder()
             .add_source(config::File::from(file).format(config::FileFormat::Yaml))
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| LoadError(format!("{shown}: {e}")))?;
+            .map_err(|e| LoadError::file(file, e.to_string()))?;
         let valid_name = !config.name.is_empty()
             && config
                 .name
@@ -384,8 +410,7 @@ impl Loader<'_> {
                 (agent.file.clone(), agent.config.sub_agents.clone())
             };
             for (i, sub) in refs.iter().enumerate() {
-                let fail =
-                    |msg: String| LoadError(format!("{}: sub_agents[{i}]: {msg}", file.display()));
+                let fail = |msg: String| LoadError::field(&file, format!("sub_agents[{i}]"), msg);
                 let child = self.resolve(sub, &fail)?;
                 if &child == name {
                     return Err(fail(format!("'{name}' cannot be its own sub-agent")));
@@ -400,9 +425,8 @@ impl Loader<'_> {
             };
             let mut resolved = Vec::new();
             for (i, reference) in refs {
-                let fail = |msg: String| {
-                    LoadError(format!("{}: tools[{i}].args.agent: {msg}", file.display()))
-                };
+                let fail =
+                    |msg: String| LoadError::field(&file, format!("tools[{i}].args.agent"), msg);
                 let target = self.resolve(&reference, &fail)?;
                 if &target == name {
                     return Err(fail(format!("'{name}' cannot use itself as a tool")));
@@ -423,12 +447,14 @@ impl Loader<'_> {
             let agent = self
                 .agents
                 .get_mut(child)
-                .ok_or_else(|| LoadError(format!("agent '{child}' vanished")))?;
+                .ok_or_else(|| LoadError::Setup(format!("agent '{child}' vanished")))?;
             if let Some(first) = &agent.parent {
-                return Err(LoadError(format!(
-                    "{}: agent '{child}' is a sub-agent of both '{first}' and '{parent}'; an agent has one parent",
-                    agent.file.display()
-                )));
+                return Err(LoadError::file(
+                    &agent.file,
+                    format!(
+                        "agent '{child}' is a sub-agent of both '{first}' and '{parent}'; an agent has one parent"
+                    ),
+                ));
             }
             agent.parent = Some(parent.clone());
             if let Some(p) = self.agents.get_mut(parent) {
@@ -442,9 +468,11 @@ impl Loader<'_> {
             while let Some(agent) = current {
                 if !seen.insert(agent.clone()) {
                     let file = self.agents[name].file.display().to_string();
-                    return Err(LoadError(format!(
-                        "{file}: sub_agents: cycle through '{agent}'"
-                    )));
+                    return Err(LoadError::Field {
+                        file,
+                        field: "sub_agents".into(),
+                        message: format!("cycle through '{agent}'"),
+                    });
                 }
                 current = self.agents.get(&agent).and_then(|a| a.parent.clone());
             }

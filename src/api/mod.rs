@@ -22,6 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use crate::agent::AgentSet;
+use crate::agent::config::LoadError;
 use crate::auth::KeyStore;
 use crate::cache::ResponseCache;
 use crate::config::SessionStore;
@@ -85,14 +86,11 @@ impl AppState {
                 }
             })
         };
-        let agents = AgentSet::load(&config, &registry).map_err(|e| e.0)?;
-        let pipelines = crate::pipeline::compile_settings(
-            &config.pipeline,
-            &config.models,
-            &config.source,
-            std::path::Path::new(&config.agents.prompts_dir),
-            crate::pipeline::http_client(),
-        )?;
+        let Reloadable {
+            keys,
+            pipelines,
+            agents,
+        } = Reloadable::build(&config, &registry).map_err(|e| e.to_string())?;
         let sessions: Arc<dyn SessionService> = match config.sessions.store {
             SessionStore::Memory => Arc::new(InMemorySessionService::with_capacity(
                 config.sessions.max_sessions,
@@ -136,13 +134,30 @@ impl AppState {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
             pipelines: Arc::new(RwLock::new(Arc::new(pipelines))),
-            keys: Arc::new(RwLock::new(config.keys.clone())),
+            keys: Arc::new(RwLock::new(keys)),
             config: Arc::new(config),
             registry,
             limiter,
             cache,
             lifecycle: Arc::new(Lifecycle::default()),
         })
+    }
+
+    /// SIGHUP: swaps in the keys, stages and agents of `fresh` (agents are re-read from the
+    /// directories the server started with; providers need a restart). All or nothing: when any
+    /// part fails to build, the running configuration stays whole. Running requests finish with
+    /// what they started with.
+    pub fn reload(&self, mut fresh: Config) -> Result<Reloaded, LoadError> {
+        fresh.agents = self.config.agents.clone();
+        let next = Reloadable::build(&fresh, &self.registry)?;
+        let reloaded = Reloaded {
+            keys: fresh.auth.keys.len(),
+            agents: next.agents.len(),
+        };
+        self.replace_keys(next.keys);
+        self.replace_pipelines(next.pipelines);
+        self.replace_agents(next.agents.with_callbacks_of(&self.agents()));
+        Ok(reloaded)
     }
 
     pub fn keys(&self) -> Arc<KeyStore> {
@@ -177,6 +192,39 @@ impl AppState {
     /// Replaces the client keys (SIGHUP). Open requests keep the key they were admitted with.
     pub fn replace_keys(&self, keys: Arc<KeyStore>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+}
+
+/// What SIGHUP can swap, built the same way at start-up, by `check` and on reload.
+pub struct Reloadable {
+    pub keys: Arc<KeyStore>,
+    pub pipelines: Pipelines,
+    pub agents: AgentSet,
+}
+
+/// Counts for the reload's log line.
+#[derive(Debug, Clone, Copy)]
+pub struct Reloaded {
+    pub keys: usize,
+    pub agents: usize,
+}
+
+impl Reloadable {
+    pub fn build(config: &Config, registry: &ProviderRegistry) -> Result<Self, LoadError> {
+        let pipelines = crate::pipeline::compile_settings(
+            &config.pipeline,
+            &config.models,
+            &config.source,
+            std::path::Path::new(&config.agents.prompts_dir),
+            crate::pipeline::http_client(),
+        )
+        .map_err(LoadError::Setup)?;
+        let agents = AgentSet::load(config, registry)?;
+        Ok(Self {
+            keys: config.keys.clone(),
+            pipelines,
+            agents,
+        })
     }
 }
 
