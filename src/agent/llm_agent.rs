@@ -14,13 +14,14 @@ use serde_json::{Map, Value, json};
 
 use super::config::{AgentClass, IncludeContents, StreamMode};
 use super::context::InvocationContext;
-use super::{Agent, EventStream, RunError, agent_tool, history, instruction, run_agent};
+use super::tool_round::{self, RoundOutput};
+use super::{Agent, EventStream, RunError, history, instruction, run_agent};
 use crate::assemble::Assembler;
 use crate::event::{Content, Event, EventActions, Part};
 use crate::llm::Route;
 use crate::llm::call::{self, Answer};
 use crate::runner::render::Channel;
-use crate::tool::{Tool, ToolContext, run_tool};
+use crate::tool::Tool;
 use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
 
 pub struct LlmAgent {
@@ -341,77 +342,19 @@ impl Agent for LlmAgent {
                 }
 
                 ctx.invocation.budget.take_tool_round()?;
+                let mut round = Box::pin(tool_round::run(ctx.clone(), self.name.clone(), calls, step_tools.clone()));
                 let mut actions = EventActions::default();
-                let mut parts = Vec::new();
-                for (id, name, mut args) in calls {
-                    let mut result = None;
-                    for callback in &callbacks {
-                        let mut cb = ctx.callback_context(&self.name).await;
-                        let answer = callback.before_tool(&mut cb, &name, &mut args).await;
-                        merge_actions(&mut actions, std::mem::take(&mut cb.actions));
-                        if answer.is_some() {
-                            result = answer;
-                            break;
+                while let Some(item) = round.next().await {
+                    match item? {
+                        RoundOutput::Work(emitted) => yield emitted,
+                        RoundOutput::Results(results) => {
+                            actions = results.actions.clone();
+                            yield ctx.emit(results);
                         }
                     }
-                    let mut response = match (result, find_tool(&name)) {
-                        (Some(result), _) => result,
-                        (None, None) => json!({"error": format!(
-                            "unknown tool '{name}'; available: {}",
-                            step_tools.iter().map(|t| t.name().to_string()).collect::<Vec<_>>().join(", ")
-                        )}),
-                        (None, Some(tool)) => match tool.as_agent() {
-                            Some(target) => {
-                                let (inner, mut events) = agent_tool::start(&ctx, target, &args).await?;
-                                while let Some(item) = events.next().await {
-                                    let mut item = item?;
-                                    inner.record(&item).await?;
-                                    item.store = false;
-                                    if ctx.channel != Channel::Hidden {
-                                        item.channel = Channel::Thought;
-                                    } else {
-                                        item.channel = Channel::Hidden;
-                                    }
-                                    yield item;
-                                }
-                                let (response, delta) = agent_tool::finish(&inner).await;
-                                crate::session::state::apply_keep_nulls(&mut actions.state_delta, &delta);
-                                response
-                            }
-                            None => {
-                                let mut state = ctx.state().await;
-                                crate::session::state::apply(&mut state, &actions.state_delta);
-                                let mut tool_actions = EventActions::default();
-                                let mut tool_ctx = ToolContext {
-                                    state: &state,
-                                    actions: &mut tool_actions,
-                                    agent_name: &self.name,
-                                    function_call_id: &id,
-                                };
-                                let timeout = ctx.invocation.budget.limits.tool_timeout();
-                                let response = run_tool(tool.as_ref(), args.clone(), &mut tool_ctx, timeout).await;
-                                merge_actions(&mut actions, tool_actions);
-                                response
-                            }
-                        },
-                    };
-                    for callback in &callbacks {
-                        let mut cb = ctx.callback_context(&self.name).await;
-                        let replaced = callback.after_tool(&mut cb, &name, &args, &response).await;
-                        merge_actions(&mut actions, std::mem::take(&mut cb.actions));
-                        if let Some(replaced) = replaced {
-                            response = replaced;
-                            break;
-                        }
-                    }
-                    parts.push(Part::ToolResult { id, name, response });
                 }
                 let transfer = actions.transfer_to_agent.clone();
                 let stop = actions.escalate || actions.skip_summarization;
-                let mut results = ctx.event(&self.name);
-                results.content = Some(Content { role: "tool".into(), parts });
-                results.actions = actions;
-                yield ctx.emit(results);
 
                 if let Some(target) = transfer {
                     let agent = ctx.agents().get(&target).ok_or_else(|| {
@@ -429,15 +372,6 @@ impl Agent for LlmAgent {
             }
         })
     }
-}
-
-fn merge_actions(into: &mut EventActions, from: EventActions) {
-    crate::session::state::apply_keep_nulls(&mut into.state_delta, &from.state_delta);
-    if from.transfer_to_agent.is_some() {
-        into.transfer_to_agent = from.transfer_to_agent;
-    }
-    into.escalate |= from.escalate;
-    into.skip_summarization |= from.skip_summarization;
 }
 
 /// A streamed fragment of the model's answer as a partial event (text and reasoning only; tool

@@ -14,6 +14,7 @@ pub mod history;
 pub mod instruction;
 pub mod llm_agent;
 pub mod set;
+pub mod tool_round;
 pub mod workflow;
 
 use std::pin::Pin;
