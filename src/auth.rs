@@ -85,7 +85,7 @@ impl KeyStore {
             if key.name.trim().is_empty() {
                 return Err(KeyError {
                     field: field("name"),
-                    message: format!("every key needs a name"),
+                    message: "every key needs a name".to_string(),
                 });
             }
             let digest = key_digest(key, &field, env)?;
@@ -99,7 +99,7 @@ impl KeyStore {
             if by_digest.insert(digest, client).is_some() {
                 return Err(KeyError {
                     field: field("name"),
-                    message: format!("the same key is configured twice"),
+                    message: "the same key is configured twice".to_string(),
                 });
             }
         }
@@ -129,7 +129,7 @@ fn key_digest(
     if set.iter().filter(|s| **s).count() != 1 {
         return Err(KeyError {
             field: field("key_env"),
-            message: format!("set exactly one of key_env, key_sha256 or key"),
+            message: "set exactly one of key_env, key_sha256 or key".to_string(),
         });
     }
     if let Some(var) = &key.key_env {
@@ -144,7 +144,7 @@ fn key_digest(
     if let Some(hex) = &key.key_sha256 {
         return parse_hex32(hex.trim()).ok_or_else(|| KeyError {
             field: field("key_sha256"),
-            message: format!("expected 64 hex characters"),
+            message: "expected 64 hex characters".to_string(),
         });
     }
     let plain = key.key.as_deref().unwrap_or_default();

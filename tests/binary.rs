@@ -112,7 +112,7 @@ async fn missing_key_and_unknown_provider_stop_start_up_with_clear_messages() {
     let (code, text) = run_to_end(&mut command(&["-provider", "mystery"])).await;
     assert_ne!(code, 0);
     assert!(
-        text.contains("mystery") && text.contains("deepseek, ollama, openai"),
+        text.contains("mystery") && text.contains("deepseek, mock, ollama, openai"),
         "{text}"
     );
 
@@ -561,6 +561,39 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
     assert!(log.contains("reloaded agents on SIGHUP"), "{log}");
     assert!(
         log.contains("reloaded the pipeline stages on SIGHUP"),
+        "{log}"
+    );
+}
+
+/// The README's first command on a machine with no provider key and no Ollama: the shipped
+/// settings and agents with `--provider mock` stream the planner's plan as reasoning and an
+/// answer as content.
+#[tokio::test]
+async fn the_first_command_works_without_any_provider() {
+    let mut cmd = command(&["--provider", "mock", "--port", "0"]);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST");
+    let proxy = start(cmd).await;
+    let answer = read_sse(
+        client()
+            .post(format!("{}/v1/chat/completions", proxy.base))
+            .json(&json!({"model": "planner", "stream": true, "messages": [{"role": "user", "content": "How do I boil an egg?"}]}))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert!(
+        answer.reasoning().contains("[planning_step]")
+            && answer.reasoning().contains("boil an egg"),
+        "{}",
+        answer.raw
+    );
+    assert_eq!(answer.content(), "Mock answer: How do I boil an egg?");
+    assert!(answer.raw.ends_with("data: [DONE]\n\n"), "{}", answer.raw);
+    let log = proxy.stop().await;
+    assert!(
+        log.contains("agent=\"planner\"") && log.contains("llm_calls=2"),
         "{log}"
     );
 }

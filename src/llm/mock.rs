@@ -7,7 +7,8 @@
 //!   the next one (the last one repeats). Every request the model received is kept, so a test can
 //!   assert what an agent sent, how often a retry called, which fallback answered.
 //! - **The conversation** (the provider kind users run): the answer is derived from the last user
-//!   message. Plain text is echoed back (`Mock answer: …`), streamed word by word. Directives in
+//!   message (context lines other agents' work adds are skipped). Plain text is echoed back
+//!   (`Mock answer: …`), streamed word by word. Directives in
 //!   square brackets script the call, so a client can be tested against every shape a real
 //!   provider sends:
 //!
@@ -195,11 +196,14 @@ impl Llm for MockLlm {
 
 /// The provider kind's answer: directives from the last user message, else an echo.
 fn conversational_reply(messages: &[Message], default_delay: Duration) -> (MockReply, Duration) {
+    // The user's own last words: agents add other agents' work as user messages that begin
+    // "For context:" (agent::history), which an echo should not repeat.
     let last_user = messages
         .iter()
         .rev()
-        .find(|m| m.role() == "user")
-        .and_then(Message::text)
+        .filter(|m| m.role() == "user")
+        .filter_map(Message::text)
+        .find(|t| !t.starts_with("For context:"))
         .unwrap_or_default();
     let after_tool = messages.last().is_some_and(|m| m.role() == "tool");
     let directives = Directives::parse(&last_user);
