@@ -1,4 +1,4 @@
-//! `agents/*.yaml` loading (agent runtime, fourth slice): a valid tree, and every error naming
+//! `agents/*.yaml` loading: a valid tree, and every error naming
 //! the file and the field. Also keeps `agents/schema.json` in step with the Rust types.
 
 mod support;

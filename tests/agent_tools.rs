@@ -9,10 +9,6 @@ use support::*;
 use adk_llm_proxy::event::EventActions;
 use adk_llm_proxy::tool::{ToolContext, ToolRegistry, run_tool};
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 /// Runs one agent turn in which the model calls `tool` with `arguments`, then answers; returns the
 /// tool result the model got back.
 async fn tool_round(agent_yaml: &str, tool: &str, arguments: Value) -> Value {

@@ -8,10 +8,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 async fn chat(proxy: &Proxy, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = client().post(proxy.url("/v1/chat/completions")).json(&body);
     for (name, value) in headers {

@@ -8,10 +8,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-fn user() -> Value {
-    json!([{"role": "user", "content": "hi"}])
-}
-
 async fn post(proxy: &Proxy, body: &str) -> reqwest::Response {
     client()
         .post(proxy.url("/v1/chat/completions"))
@@ -116,7 +112,7 @@ async fn upstream_http_errors_keep_status_message_and_retry_after() {
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
     for status in [400u16, 401, 429, 500, 503] {
         for stream in [true, false] {
-            let body = json!({"model": status.to_string(), "messages": user(), "stream": stream})
+            let body = json!({"model": status.to_string(), "messages": user("hi"), "stream": stream})
                 .to_string();
             let response = post(&proxy, &body).await;
             assert_eq!(response.status().as_u16(), status, "stream={stream}");
@@ -142,7 +138,7 @@ async fn unreachable_upstream_is_502_and_silent_upstream_is_504() {
     for stream in [true, false] {
         let response = post(
             &proxy,
-            &json!({"messages": user(), "stream": stream}).to_string(),
+            &json!({"messages": user("hi"), "stream": stream}).to_string(),
         )
         .await;
         assert_eq!(response.status(), 502);
@@ -157,7 +153,7 @@ async fn unreachable_upstream_is_502_and_silent_upstream_is_504() {
         let started = std::time::Instant::now();
         let response = post(
             &proxy,
-            &json!({"messages": user(), "stream": stream}).to_string(),
+            &json!({"messages": user("hi"), "stream": stream}).to_string(),
         )
         .await;
         assert_eq!(response.status(), 504);
@@ -171,7 +167,7 @@ async fn unreachable_upstream_is_502_and_silent_upstream_is_504() {
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), extra)).await;
     let response = post(
         &proxy,
-        &json!({"messages": user(), "stream": true}).to_string(),
+        &json!({"messages": user("hi"), "stream": true}).to_string(),
     )
     .await;
     assert_eq!(response.status(), 504);
@@ -182,7 +178,7 @@ async fn stream_outcome(steps: Vec<Step>, extra: &str) -> (u16, SseTranscript) {
     let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), extra)).await;
     let response = post(
         &proxy,
-        &json!({"messages": user(), "stream": true}).to_string(),
+        &json!({"messages": user("hi"), "stream": true}).to_string(),
     )
     .await;
     let status = response.status().as_u16();
@@ -276,7 +272,7 @@ async fn unknown_paths_methods_and_unavailable_providers_are_openai_errors() {
     assert_error_shape(&response.json().await.expect("json"));
     let response = post(
         &proxy,
-        &json!({"model": "keyless/m", "messages": user()}).to_string(),
+        &json!({"model": "keyless/m", "messages": user("hi")}).to_string(),
     )
     .await;
     assert_eq!(response.status(), 400);

@@ -12,10 +12,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use support::*;
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 fn tool_message(request: &Recorded) -> Value {
     request.body["messages"]
         .as_array()

@@ -9,10 +9,6 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::*;
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 #[tokio::test]
 async fn stream_keeps_openai_contract_and_unknown_fields() {
     let up = FakeUpstream::start(|_| {

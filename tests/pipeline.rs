@@ -9,10 +9,6 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use support::*;
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 /// The error that stops a server with these settings (file name `s.yaml`) from starting.
 async fn start_up_error(yaml: &str) -> String {
     let settings = adk_llm_proxy::config::parse_settings(yaml, "s.yaml").expect("parse");

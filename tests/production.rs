@@ -10,10 +10,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::*;
 
-fn user(text: &str) -> Value {
-    json!([{"role": "user", "content": text}])
-}
-
 fn answer_by_mode(req: &Recorded) -> Reply {
     if req.path.ends_with("/models") {
         return Reply::json(json!({"object": "list", "data": [

@@ -1,4 +1,4 @@
-//! Session stores (first slice of the agent runtime): ADK's state scopes and event rules, the same
+//! Session stores: ADK's state scopes and event rules, the same
 //! behaviour from the in-memory and the SQLite store, and SQLite state surviving a restart.
 
 use adk_llm_proxy::event::{Content, Event};

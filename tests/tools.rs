@@ -1,4 +1,4 @@
-//! Tools (agent runtime, second slice): the registry, the built-ins, and the result rules.
+//! Tools: the registry, the built-ins, and the result rules.
 
 use std::time::Duration;
 

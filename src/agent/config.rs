@@ -1,12 +1,12 @@
 //! `agents/*.yaml` → a validated agent tree.
 //!
-//! The format follows ADK's Agent Config (see DESIGN.md). Every problem — unknown field, unknown
+//! The format follows Google ADK's Agent Config YAML (docs/ARCHITECTURE.md, "Agent files"). Every problem — unknown field, unknown
 //! tool or bad tool args, missing prompt file, unknown sub-agent, a cycle, a duplicate name, an
 //! agent used as the sub-agent of two parents, a workflow agent with LLM settings — names the
 //! file and the field, so start-up can refuse to run half-configured. The JSON Schema of the
 //! format is generated from these types (`agents/schema.json`, kept fresh by a test).
 //!
-//! `AgentSet::load` (src/agent/set.rs) calls [`load_dir`] at start, in `check` and on SIGHUP.
+//! `AgentSet::load` (src/agent/build.rs) calls [`load_dir`] at start, in `check` and on SIGHUP.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,8 @@
 //! Upstreams differ in small ways that break strict clients: some omit `role` in the first
 //! delta, some vary `created` between chunks, some glue `usage` onto the last choice chunk even
 //! when the client asked for a separate usage chunk. [`normalize`] fixes these so that what the
-//! client sees follows DESIGN.md's fidelity rules whatever the upstream did.
+//! client sees follows the fidelity rules (docs/ARCHITECTURE.md, "Fidelity rules") whatever the
+//! upstream did.
 
 use futures_util::StreamExt;
 

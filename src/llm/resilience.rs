@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::llm::LlmError;
 
-/// Connect errors, timeouts, protocol breaks, 408, 429 and 5xx may succeed on another try;
-/// other 4xx are the request's fault and would fail again.
+/// Connect errors, timeouts, protocol breaks, 408 (timeout), 409 (conflict), 429 (rate limit)
+/// and 5xx may succeed on another try; other 4xx are the request's fault and would fail again.
 pub fn is_retryable(error: &LlmError) -> bool {
     match error {
         LlmError::Upstream { status, .. } => matches!(status, 408 | 409 | 429) || *status >= 500,

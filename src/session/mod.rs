@@ -1,7 +1,8 @@
 //! Sessions: one conversation's events and state, kept by a [`SessionService`].
 //!
-//! Stores: [`memory::InMemorySessionService`] (default; lost on restart) and
-//! [`sqlite::SqliteSessionService`] (an embedded file, so state survives a restart). Both follow
+//! Stores: [`memory::InMemorySessionService`] (default; bounded, lost on restart),
+//! [`sqlite::SqliteSessionService`] (an embedded file, so state survives a restart) and
+//! [`redis::RedisSessionService`] (shared by replicas behind a load balancer). All follow
 //! ADK's rules, implemented once in [`Session::append`]: partial events are never stored; a
 //! state delta updates the session, user or app scope by prefix; `temp:` keys are never stored.
 

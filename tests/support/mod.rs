@@ -106,6 +106,11 @@ pub fn agent_settings(base_url: &str, root: &Path, extra: &str) -> String {
     )
 }
 
+/// A `messages` array of one user message.
+pub fn user(text: &str) -> serde_json::Value {
+    serde_json::json!([{"role": "user", "content": text}])
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().expect("client")
 }
