@@ -175,14 +175,7 @@ async fn every_fault_gives_a_clear_outcome_and_leaks_nothing() {
         hangs,
         "every timed-out upstream request was closed"
     );
-    let metrics = http
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = get_text(&proxy.url("/metrics")).await;
     let gauge = metrics
         .lines()
         .find(|l| l.starts_with("adk_proxy_active_streams"))

@@ -37,6 +37,15 @@ fn provider(name: &str, llm: &Arc<MockLlm>, tune: impl FnOnce(&mut ProviderSetti
     mock::provider(name, llm.clone(), tune)
 }
 
+/// One provider `name` over `llm` with these retries and base backoff.
+fn single(name: &str, llm: &Arc<MockLlm>, retries: u32, backoff_ms: u64) -> ProviderRegistry {
+    let up = provider(name, llm, |s| {
+        s.retries = retries;
+        s.retry_backoff_ms = backoff_ms;
+    });
+    ProviderRegistry::new([up], name, "m")
+}
+
 fn route(registry: &ProviderRegistry, name: &str) -> Route {
     registry.resolve(Some(&format!("{name}/m"))).expect("route")
 }
@@ -64,14 +73,7 @@ async fn retryable_errors_are_retried_with_growing_backoff() {
         MockReply::status(502),
         MockReply::text("ok"),
     ]));
-    let registry = ProviderRegistry::new(
-        [provider("up", &llm, |s| {
-            s.retries = 2;
-            s.retry_backoff_ms = 100;
-        })],
-        "up",
-        "m",
-    );
+    let registry = single("up", &llm, 2, 100);
     let started = tokio::time::Instant::now();
     let answer = answer(&registry, "up")
         .await
@@ -92,7 +94,7 @@ async fn a_client_error_is_not_retried() {
         MockReply::status(400),
         MockReply::text("never"),
     ]));
-    let registry = ProviderRegistry::new([provider("up", &llm, |s| s.retries = 3)], "up", "m");
+    let registry = single("up", &llm, 3, 250);
     let error = answer(&registry, "up").await.err().expect("400 is final");
     assert_eq!(error.status().as_u16(), 400);
     assert_eq!(llm.calls(), 1);
@@ -108,14 +110,7 @@ async fn an_upstream_retry_after_is_waited_out() {
         )),
         MockReply::text("ok"),
     ]));
-    let registry = ProviderRegistry::new(
-        [provider("up", &llm, |s| {
-            s.retries = 1;
-            s.retry_backoff_ms = 10;
-        })],
-        "up",
-        "m",
-    );
+    let registry = single("up", &llm, 1, 10);
     let started = tokio::time::Instant::now();
     answer(&registry, "up")
         .await
@@ -148,17 +143,13 @@ async fn fallbacks_are_tried_in_their_order() {
     assert_eq!((primary.calls(), second.calls(), third.calls()), (1, 1, 1));
 }
 
-#[tokio::test]
-async fn an_open_circuit_is_skipped_and_closes_after_a_successful_trial() {
-    let primary = Arc::new(MockLlm::scripted([
-        MockReply::status(503),
-        MockReply::status(503),
-        MockReply::text("recovered"),
-    ]));
+/// `primary` (circuit opens after 2 failures, 200 ms cool-down) with a `backup` fallback that
+/// always answers.
+fn with_backup(primary: &Arc<MockLlm>) -> ProviderRegistry {
     let backup = Arc::new(MockLlm::scripted([MockReply::text("backup")]));
-    let registry = ProviderRegistry::new(
+    ProviderRegistry::new(
         [
-            provider("primary", &primary, |s| {
+            provider("primary", primary, |s| {
                 s.fallbacks = vec!["backup/m".into()];
                 s.circuit_breaker_failures = 2;
                 s.circuit_breaker_cooldown_secs = 0.2;
@@ -167,7 +158,17 @@ async fn an_open_circuit_is_skipped_and_closes_after_a_successful_trial() {
         ],
         "primary",
         "m",
-    );
+    )
+}
+
+#[tokio::test]
+async fn an_open_circuit_is_skipped_and_closes_after_a_successful_trial() {
+    let primary = Arc::new(MockLlm::scripted([
+        MockReply::status(503),
+        MockReply::status(503),
+        MockReply::text("recovered"),
+    ]));
+    let registry = with_backup(&primary);
     // Two failures (each served by the backup) open the primary's circuit.
     for _ in 0..2 {
         let served = answer(&registry, "primary").await.expect("backup answers");
@@ -191,19 +192,7 @@ async fn an_open_circuit_is_skipped_and_closes_after_a_successful_trial() {
 #[tokio::test]
 async fn a_failed_trial_opens_the_circuit_again_at_once() {
     let primary = Arc::new(MockLlm::scripted([MockReply::status(503)]));
-    let backup = Arc::new(MockLlm::scripted([MockReply::text("backup")]));
-    let registry = ProviderRegistry::new(
-        [
-            provider("primary", &primary, |s| {
-                s.fallbacks = vec!["backup/m".into()];
-                s.circuit_breaker_failures = 2;
-                s.circuit_breaker_cooldown_secs = 0.2;
-            }),
-            provider("backup", &backup, |_| {}),
-        ],
-        "primary",
-        "m",
-    );
+    let registry = with_backup(&primary);
     for _ in 0..2 {
         answer(&registry, "primary").await.expect("backup answers");
     }

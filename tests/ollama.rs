@@ -234,12 +234,6 @@ async fn models_come_from_api_tags() {
     .await;
     let proxy = start_proxy(&ollama_yaml(&up)).await;
     let list: Value = get_json(&proxy.url("/v1/models"), None).await;
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
-    assert_eq!(ids, vec!["test-model", "mistral:latest"]);
+    assert_eq!(model_ids(&list), ["test-model", "mistral:latest"]);
     assert_eq!(list["data"][1]["owned_by"], "ollama");
 }

@@ -425,13 +425,7 @@ async fn models_list_get_and_routes_without_v1() {
     for prefix in ["/v1", ""] {
         let list: Value = get_json(&proxy.url(&format!("{prefix}/models")), None).await;
         assert_eq!(list["object"], "list");
-        let ids: Vec<&str> = list["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .filter_map(|m| m["id"].as_str())
-            .collect();
-        assert_eq!(ids, vec!["test-model", "up-a"]);
+        assert_eq!(model_ids(&list), ["test-model", "up-a"]);
         assert_eq!(list["data"][1]["x_extra"], true);
         let one: Value = get_json(&proxy.url(&format!("{prefix}/models/up-a")), None).await;
         assert_eq!(one["owned_by"], "org");
@@ -463,14 +457,7 @@ async fn models_list_get_and_routes_without_v1() {
 
 #[tokio::test]
 async fn models_list_answers_when_upstream_is_down() {
-    // A port nobody listens on: bind, read the port, close.
-    let port = unused_port();
-    let proxy = start_proxy(&settings_yaml(
-        "openai",
-        &format!("http://127.0.0.1:{port}/v1"),
-        "",
-    ))
-    .await;
+    let proxy = proxy_to_nowhere().await;
     let response = client()
         .get(proxy.url("/v1/models"))
         .send()

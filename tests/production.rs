@@ -367,14 +367,7 @@ async fn request_id_readiness_and_metrics() {
         .await;
 
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let text = client()
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let text = get_text(&proxy.url("/metrics")).await;
     let line = |needle: &[&str]| {
         text.lines()
             .find(|l| !l.starts_with('#') && needle.iter().all(|n| l.contains(n)))

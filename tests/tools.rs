@@ -8,6 +8,10 @@ use adk_llm_proxy::tool::{Tool, ToolContext, ToolFuture, ToolRegistry, run_tool}
 use serde_json::{Map, Value, json};
 
 async fn call(tool: &dyn Tool, args: Value) -> (Value, EventActions) {
+    call_within(tool, args, Duration::from_secs(2)).await
+}
+
+async fn call_within(tool: &dyn Tool, args: Value, timeout: Duration) -> (Value, EventActions) {
     let state = Map::new();
     let mut actions = EventActions::default();
     let mut ctx = ToolContext {
@@ -16,7 +20,7 @@ async fn call(tool: &dyn Tool, args: Value) -> (Value, EventActions) {
         agent_name: "a",
         function_call_id: "call_1",
     };
-    let result = run_tool(tool, args, &mut ctx, Duration::from_secs(2)).await;
+    let result = run_tool(tool, args, &mut ctx, timeout).await;
     (result, actions)
 }
 
@@ -155,19 +159,11 @@ async fn results_are_wrapped_and_slow_tools_time_out() {
     )
     .await;
     assert_eq!(result, json!({"ok": 1}));
-    let state = Map::new();
-    let mut actions = EventActions::default();
-    let mut ctx = ToolContext {
-        state: &state,
-        actions: &mut actions,
-        agent_name: "a",
-        function_call_id: "c",
-    };
     let slow = Scripted {
         delay: Duration::from_secs(5),
         answer: json!({}),
     };
-    let result = run_tool(&slow, json!({}), &mut ctx, Duration::from_millis(100)).await;
+    let (result, _) = call_within(&slow, json!({}), Duration::from_millis(100)).await;
     assert!(
         result["error"]
             .as_str()

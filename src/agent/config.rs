@@ -146,16 +146,10 @@ pub struct AgentTree {
 /// running set.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
-    /// A field of an agent file (or of settings.yaml's `agents:`) is wrong.
-    #[error("{file}: {field}: {message}")]
-    Field {
-        file: String,
-        field: String,
-        message: String,
-    },
-    /// A file or directory cannot be read or parsed, or files contradict each other.
-    #[error("{file}: {message}")]
-    File { file: String, message: String },
+    /// A field of an agent file (or of settings.yaml's `agents:`) is wrong, or a file cannot be
+    /// read or parsed: the same shape as a settings error, naming file and field.
+    #[error("{0}")]
+    Invalid(#[from] crate::config::ConfigError),
     /// Something the agents need could not be set up (providers, settings' stages).
     #[error("{0}")]
     Setup(String),
@@ -163,18 +157,15 @@ pub enum LoadError {
 
 impl LoadError {
     pub fn field(file: &Path, field: impl Into<String>, message: impl Into<String>) -> Self {
-        LoadError::Field {
-            file: file.display().to_string(),
-            field: field.into(),
-            message: message.into(),
-        }
+        crate::config::ConfigError::field(&file.display().to_string(), field, message).into()
     }
 
     pub fn file(file: &Path, message: impl Into<String>) -> Self {
-        LoadError::File {
+        crate::config::ConfigError::File {
             file: file.display().to_string(),
             message: message.into(),
         }
+        .into()
     }
 }
 
@@ -468,11 +459,11 @@ impl Loader<'_> {
             while let Some(agent) = current {
                 if !seen.insert(agent.clone()) {
                     let file = self.agents[name].file.display().to_string();
-                    return Err(LoadError::Field {
-                        file,
-                        field: "sub_agents".into(),
-                        message: format!("cycle through '{agent}'"),
-                    });
+                    return Err(LoadError::field(
+                        Path::new(&file),
+                        "sub_agents",
+                        format!("cycle through '{agent}'"),
+                    ));
                 }
                 current = self.agents.get(&agent).and_then(|a| a.parent.clone());
             }

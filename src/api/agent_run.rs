@@ -16,7 +16,7 @@ use crate::auth::ClientKey;
 use crate::error::{ApiError, ErrorObject};
 use crate::llm::ChunkStream;
 use crate::observe::RequestFacts;
-use crate::pipeline::{AnswerFor, refusal_chunks};
+use crate::pipeline::AnswerFor;
 use crate::runner::RunRequest;
 use crate::session::identity::{self, SESSION_HEADER};
 use crate::wire::ChatRequest;
@@ -119,27 +119,17 @@ pub async fn run(
             stream: own.stream.clone(),
         });
     }
-    let outcome = pipeline.before(&mut request, &shown_model, &root).await?;
+    // No single provider serves an agent run: the default provider's idle timeout applies.
     let answer_for = AnswerFor {
         facts,
         model: &shown_model,
         agent: &root,
         reasoning: mode,
     };
-    let stage_context = pipeline.stream_context(&answer_for, &request, outcome.notes);
-    let respond = Respond {
-        state,
-        facts,
-        pipeline: &pipeline,
-        stage_context,
-        stream,
-        include_usage: request.include_usage(),
-        idle_timeout: state.registry.default_provider().config.idle_timeout(),
-        headers: extra_headers,
-    };
-    if let Some(text) = outcome.refusal {
-        let refusal = refusal_chunks(&shown_model, &text);
-        return respond.send(AnswerBody::from_chunks(refusal)).await;
+    let (respond, refusal) =
+        Respond::prepare(state, &pipeline, &mut request, answer_for, extra_headers).await?;
+    if let Some(text) = refusal {
+        return respond.refuse(&shown_model, &text).await;
     }
 
     let mut chunks = state

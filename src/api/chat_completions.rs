@@ -11,6 +11,7 @@ use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::agent_run;
 use super::body::read_body;
+use super::caller::Caller;
 use super::respond::{AnswerBody, Respond};
 use super::validate;
 use crate::agent::set::Target;
@@ -20,19 +21,16 @@ use crate::error::ApiError;
 use crate::llm::call::{self, Answer};
 use crate::observe::RequestFacts;
 use crate::observe::metrics;
-use crate::pipeline::{AnswerFor, refusal_chunks};
+use crate::pipeline::AnswerFor;
 use crate::wire::ChatRequest;
 
 pub async fn chat_completions(
     State(state): State<AppState>,
-    facts: Option<axum::Extension<RequestFacts>>,
-    client_key: Option<axum::Extension<ClientKey>>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let facts = facts.map(|f| f.0).unwrap_or_else(RequestFacts::detached);
-    let client_key = client_key.map(|k| k.0);
-    match run(&state, &facts, client_key.as_ref(), &headers, body).await {
+    match run(&state, &caller.facts, caller.key.as_ref(), &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -64,27 +62,17 @@ async fn run(
     let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
     let pipeline = state.pipelines().for_model(&model_label);
     let mode = agent_run::reasoning_mode(headers, state.config.reasoning.mode)?;
-    let outcome = pipeline.before(&mut request, &model_label, "").await?;
     let answer_for = AnswerFor {
         facts,
         model: &model_label,
         agent: "",
         reasoning: mode,
     };
-    let stage_context = pipeline.stream_context(&answer_for, &request, outcome.notes);
-    let mut respond = Respond {
-        state,
-        facts,
-        pipeline: &pipeline,
-        stage_context,
-        stream,
-        include_usage: request.include_usage(),
-        idle_timeout: route.provider.config.idle_timeout(),
-        headers: extra_headers,
-    };
-    if let Some(text) = outcome.refusal {
-        let refusal = refusal_chunks(&model_label, &text);
-        return respond.send(AnswerBody::from_chunks(refusal)).await;
+    let (mut respond, refusal) =
+        Respond::prepare(state, &pipeline, &mut request, answer_for, extra_headers).await?;
+    respond.idle_timeout = route.provider.config.idle_timeout();
+    if let Some(text) = refusal {
+        return respond.refuse(&model_label, &text).await;
     }
 
     let cache_key = match &state.cache {

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod agent_run;
 pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod chat_completions;
 pub mod health;
 pub mod models;

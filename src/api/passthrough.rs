@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::body::read_body;
+use super::caller::Caller;
 use crate::auth::ClientKey;
 use crate::error::ApiError;
 use crate::llm::LlmError;
@@ -24,8 +25,7 @@ use crate::observe::RequestFacts;
 /// One handler for both endpoints: the upstream path is the request's, without `/v1`.
 pub async fn forward(
     State(state): State<AppState>,
-    facts: Option<axum::Extension<RequestFacts>>,
-    client_key: Option<axum::Extension<ClientKey>>,
+    caller: Caller,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -35,9 +35,16 @@ pub async fn forward(
     } else {
         "/completions"
     };
-    let facts = facts.map(|f| f.0).unwrap_or_else(RequestFacts::detached);
-    let client_key = client_key.map(|k| k.0);
-    match run(&state, path, &facts, client_key.as_ref(), &headers, body).await {
+    match run(
+        &state,
+        path,
+        &caller.facts,
+        caller.key.as_ref(),
+        &headers,
+        body,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }

@@ -17,8 +17,8 @@ use crate::assemble::{self, Assembler};
 use crate::error::ApiError;
 use crate::llm::ChunkStream;
 use crate::observe::RequestFacts;
-use crate::pipeline::{Pipeline, StreamContext};
-use crate::wire::{ChatChunk, ChatCompletion};
+use crate::pipeline::{AnswerFor, Pipeline, StreamContext, refusal_chunks};
+use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
 
 /// What the answer is made of.
 pub enum AnswerBody {
@@ -58,7 +58,57 @@ pub struct Respond<'a> {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-impl Respond<'_> {
+impl<'a> Respond<'a> {
+    /// Runs the request stages on `request` and gets the answer's way out ready; the second
+    /// value is a guard's or webhook's refusal to send (with [`Respond::refuse`]) instead of
+    /// calling a model.
+    pub async fn prepare(
+        state: &'a AppState,
+        pipeline: &'a Pipeline,
+        request: &mut ChatRequest,
+        answer: AnswerFor<'a>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<(Self, Option<String>), ApiError> {
+        let prepared = pipeline.prepare(request, &answer).await?;
+        let respond = Respond::new(
+            state,
+            answer.facts,
+            pipeline,
+            prepared.stage_context,
+            request,
+            headers,
+        );
+        Ok((respond, prepared.refusal))
+    }
+
+    /// For `request`, with the default provider's idle timeout (the direct path sets the serving
+    /// provider's once it is known).
+    pub fn new(
+        state: &'a AppState,
+        facts: &'a RequestFacts,
+        pipeline: &'a Pipeline,
+        stage_context: Option<StreamContext>,
+        request: &ChatRequest,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> Self {
+        Respond {
+            state,
+            facts,
+            pipeline,
+            stage_context,
+            stream: request.is_stream(),
+            include_usage: request.include_usage(),
+            idle_timeout: state.registry.default_provider().config.idle_timeout(),
+            headers,
+        }
+    }
+
+    /// A guard's or webhook's refusal as the answer (no model is called).
+    pub async fn refuse(self, model: &str, text: &str) -> Result<Response, ApiError> {
+        self.send(AnswerBody::from_chunks(refusal_chunks(model, text)))
+            .await
+    }
+
     pub async fn send(mut self, body: AnswerBody) -> Result<Response, ApiError> {
         let cx = self.stage_context.take();
         let response = match (self.stream, body) {

@@ -328,25 +328,17 @@ fn render(reply: &MockReply, model: &str, prompt_words: u64) -> Vec<ChatChunk> {
     let mut completion_words = 0;
     let finish = match reply {
         MockReply::Text { reasoning, text } => {
-            for piece in words(reasoning) {
+            let reasoning = words(reasoning).into_iter().map(|piece| Delta {
+                reasoning_content: Some(piece),
+                ..Delta::default()
+            });
+            let text = words(text).into_iter().map(|piece| Delta {
+                content: Some(piece),
+                ..Delta::default()
+            });
+            for delta in reasoning.chain(text) {
                 completion_words += 1;
-                chunks.push(chunk(
-                    Delta {
-                        reasoning_content: Some(piece),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
-            }
-            for piece in words(text) {
-                completion_words += 1;
-                chunks.push(chunk(
-                    Delta {
-                        content: Some(piece),
-                        ..Delta::default()
-                    },
-                    None,
-                ));
+                chunks.push(chunk(delta, None));
             }
             "stop"
         }

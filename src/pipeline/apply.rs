@@ -25,7 +25,27 @@ pub struct AnswerFor<'a> {
     pub reasoning: ReasoningMode,
 }
 
+/// The request after the request stages: what the stream stages will need, and the refusal
+/// to answer with instead of calling a model, if a guard or webhook refused.
+pub struct Prepared {
+    pub stage_context: Option<StreamContext>,
+    pub refusal: Option<String>,
+}
+
 impl Pipeline {
+    /// Runs the request stages on `request` and builds the stream stages' context.
+    pub async fn prepare(
+        &self,
+        request: &mut ChatRequest,
+        answer: &AnswerFor<'_>,
+    ) -> Result<Prepared, ApiError> {
+        let outcome = self.before(request, answer.model, answer.agent).await?;
+        Ok(Prepared {
+            stage_context: self.stream_context(answer, request, outcome.notes),
+            refusal: outcome.refusal,
+        })
+    }
+
     /// Runs the request stages; the outcome's notes go to [`Pipeline::stream_context`].
     pub async fn before(
         &self,

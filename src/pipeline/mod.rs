@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-pub use apply::{AnswerFor, refusal_chunks};
+pub use apply::{AnswerFor, Prepared, refusal_chunks};
 pub use request_stages::{RequestOutcome, RequestStage};
 pub use stream_stages::{StreamContext, StreamStage};
 

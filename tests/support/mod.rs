@@ -125,6 +125,39 @@ pub async fn post_chat(proxy: &Proxy, body: &serde_json::Value) -> reqwest::Resp
         .expect("send")
 }
 
+/// A proxy whose only upstream is a loopback port nobody listens on.
+pub async fn proxy_to_nowhere() -> Proxy {
+    let port = unused_port();
+    start_proxy(&settings_yaml(
+        "openai",
+        &format!("http://127.0.0.1:{port}/v1"),
+        "",
+    ))
+    .await
+}
+
+/// `GET url` as text (e.g. `/metrics`).
+pub async fn get_text(url: &str) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// The `id`s of a model list.
+pub fn model_ids(list: &serde_json::Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// A loopback port nobody listens on (bound, read, released): for "upstream unreachable" cases.
 pub fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
