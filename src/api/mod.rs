@@ -3,7 +3,7 @@
 
 pub mod admission;
 pub mod agent_run;
-pub mod auth;
+pub mod require_key;
 pub mod body;
 pub mod caller;
 pub mod chat_completions;
@@ -251,7 +251,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_key,
+            require_key::require_key,
         ))
         .layer(axum::middleware::from_fn(request_log::log_requests));
     let origins = &state.config.server.cors_allow_origins;
