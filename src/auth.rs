@@ -88,6 +88,12 @@ impl KeyStore {
                     message: "every key needs a name".to_string(),
                 });
             }
+            if key.name.contains('|') || key.name.chars().any(char::is_control) {
+                return Err(KeyError {
+                    field: field("name"),
+                    message: "a key name cannot contain '|' or control characters (it names the key's sessions)".to_string(),
+                });
+            }
             let digest = key_digest(key, &field, env)?;
             let client = ClientKey {
                 name: key.name.clone(),

@@ -3,7 +3,6 @@
 
 pub mod admission;
 pub mod agent_run;
-pub mod require_key;
 pub mod body;
 pub mod caller;
 pub mod chat_completions;
@@ -11,6 +10,7 @@ pub mod health;
 pub mod models;
 pub mod passthrough;
 pub mod request_log;
+pub mod require_key;
 pub mod respond;
 pub mod sse;
 pub mod validate;

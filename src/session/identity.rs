@@ -7,6 +7,14 @@
 //! The hash covers the caller (client key and user) and the agent, so two callers never share a
 //! session by accident. One caller's chats that open with the same words do share one: clients
 //! that care send `X-Session-Id`.
+//!
+//! Whose session it is ([`SessionKey::user`], also the scope of `user:` state) comes from the
+//! authenticated key first: with client keys on, the owner is always `key:<name>`, and a user id
+//! the client sends (`user`, `X-User-Id`, `X-OpenWebUI-User-Id`) only subdivides within that key
+//! (`key:<name>|user:<id>`). A session id names a session only within its owner, so no key can
+//! reach another key's session or `user:` state, whatever ids it sends. Key names cannot contain
+//! `|` (checked at start-up), so no key's owner string can spell another's. Without keys (a
+//! loopback proxy, one trusted machine) the client's user id is the owner as sent.
 
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -32,16 +40,15 @@ pub fn identify(
     agent: &str,
     client_key: Option<&str>,
 ) -> Result<SessionKey, ApiError> {
-    let user = request
+    let client_user: Option<String> = request
         .extra
         .get("user")
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| USER_HEADERS.iter().find_map(|h| header(headers, h)))
         .filter(|u| !u.trim().is_empty())
-        .map(|u| u.chars().take(256).collect())
-        .or_else(|| client_key.map(|k| format!("key:{k}")))
-        .unwrap_or_else(|| "anonymous".to_string());
+        .map(|u| u.chars().take(256).collect());
+    let user = owner(client_key, client_user);
 
     if let Some(id) = header(headers, SESSION_HEADER) {
         return valid(&id, "X-Session-Id").map(|id| SessionKey { user, id });
@@ -85,6 +92,16 @@ pub fn identify(
         user,
         id: format!("auto-{hex}"),
     })
+}
+
+/// The session's owner: the key, subdivided by the client's user id (see the module docs).
+fn owner(client_key: Option<&str>, client_user: Option<String>) -> String {
+    match (client_key, client_user) {
+        (Some(key), Some(user)) => format!("key:{key}|user:{user}"),
+        (Some(key), None) => format!("key:{key}"),
+        (None, Some(user)) => user,
+        (None, None) => "anonymous".to_string(),
+    }
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -151,6 +168,11 @@ mod tests {
         .expect("request");
         let key = identify(&headers, &with_metadata, "a", None).expect("id");
         assert_eq!((key.user.as_str(), key.id.as_str()), ("ann", "chat-1"));
+        let key = identify(&headers, &with_metadata, "a", Some("team")).expect("id");
+        assert_eq!(
+            key.user, "key:team|user:ann",
+            "a client user only subdivides its key"
+        );
         let key = identify(&HeaderMap::new(), &with_metadata, "a", None).expect("id");
         assert_eq!(key.id, "m-1");
         headers.insert(SESSION_HEADER, "bad id!".parse().expect("header"));
