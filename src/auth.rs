@@ -56,6 +56,20 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
+    /// Whether the key may call `model` on `provider`, the routed identity (after
+    /// `provider/model` routing). A glob with a `/` is matched against `provider/model`
+    /// (`deepseek/*`, `ollama/llama3*`); a glob without one against the model name, and only on
+    /// the default provider (`gpt-4o*` allows `gpt-4o-mini` and `openai/gpt-4o-mini` when openai
+    /// is the default, never `deepseek/gpt-4o-mini`). So a provider prefix cannot widen what a
+    /// key may reach.
+    pub fn may_call(&self, provider: &str, model: &str, default_provider: bool) -> bool {
+        let routed = format!("{provider}/{model}");
+        self.models.iter().any(|pattern| {
+            glob::matches(pattern, &routed) || (default_provider && glob::matches(pattern, model))
+        })
+    }
+
+    /// Whether a name (an agent's, or a model as listed) matches one of the key's globs.
     pub fn may_use(&self, model: &str) -> bool {
         self.models
             .iter()

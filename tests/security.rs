@@ -120,3 +120,51 @@ fn parse_settings_error(yaml: &str) -> String {
     .map(|e| e.to_string())
     .unwrap_or_default()
 }
+
+/// M1: a key's model globs match the routed identity, so a provider prefix cannot widen them.
+#[tokio::test]
+async fn a_provider_prefix_does_not_bypass_a_keys_model_globs() {
+    let up = FakeUpstream::start(|req: &Recorded| {
+        if req.path.ends_with("/embeddings") {
+            Reply::json(json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}]}))
+        } else {
+            Reply::json(completion(json!({"role": "assistant", "content": "ok"}), "stop"))
+        }
+    })
+    .await;
+    let base = up.openai_base();
+    let yaml = format!(
+        "defaults:\n  provider: up\n  model: gpt-4o-mini\nproviders:\n  up: {{ kind: openai, base_url: \"{base}\" }}\n  deepseek: {{ kind: openai, base_url: \"{base}\" }}\n  ollama: {{ kind: openai, base_url: \"{base}\" }}\nauth:\n  keys:\n    - {{ name: gpt, key: sk-gpt, models: [\"gpt-4o*\"] }}\n    - {{ name: fake, key: sk-fake, models: [fake-model] }}\n    - {{ name: ds, key: sk-ds, models: [\"deepseek/*\"] }}\n"
+    );
+    let proxy = start_proxy(&yaml).await;
+    let status = |key: &'static str, model: &'static str| {
+        let url = proxy.url("/v1/chat/completions");
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": model, "messages": user("hi")}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("sk-gpt", "gpt-4o-mini").await, 200);
+    assert_eq!(status("sk-gpt", "up/gpt-4o-mini").await, 200);
+    assert_eq!(status("sk-gpt", "deepseek/gpt-4o-mini").await, 403);
+    assert_eq!(status("sk-fake", "fake-model").await, 200);
+    assert_eq!(status("sk-fake", "deepseek/fake-model").await, 403);
+    assert_eq!(status("sk-fake", "ollama/fake-model").await, 403);
+    assert_eq!(status("sk-ds", "deepseek/gpt-4o-mini").await, 200);
+    assert_eq!(status("sk-ds", "gpt-4o-mini").await, 403);
+    let embeddings = client()
+        .post(proxy.url("/v1/embeddings"))
+        .bearer_auth("sk-fake")
+        .json(&json!({"model": "deepseek/fake-model", "input": "x"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(embeddings.status(), 403);
+}

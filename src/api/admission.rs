@@ -11,18 +11,17 @@ use crate::llm::Route;
 use crate::observe::RequestFacts;
 use crate::observe::metrics;
 
-/// A key restricted to some models may use a route when a pattern matches the model as the
-/// client wrote it or in its `provider/model` form.
+/// A key restricted to some models may use a route when a pattern matches the routed identity
+/// (see [`ClientKey::may_call`]).
 pub fn check_model_allowed(
+    state: &AppState,
     key: &ClientKey,
     requested: Option<&str>,
     route: &Route,
 ) -> Result<(), ApiError> {
     let canonical = format!("{}/{}", route.provider.name(), route.model);
-    let allowed = key.may_use(&canonical)
-        || requested.is_some_and(|m| key.may_use(m))
-        || key.may_use(&route.model);
-    if allowed {
+    let is_default = route.provider.name() == state.registry.default_provider().name();
+    if key.may_call(route.provider.name(), &route.model, is_default) {
         return Ok(());
     }
     Err(ApiError::new(

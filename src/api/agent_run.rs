@@ -68,7 +68,7 @@ pub async fn run(
         match &model {
             Some(model) => {
                 let route = state.registry.resolve(Some(model))?;
-                check_model_allowed(key, Some(model), &route)?;
+                check_model_allowed(state, key, Some(model), &route)?;
             }
             None if !key.may_use(&root) => {
                 return Err(ApiError::new(

@@ -55,7 +55,7 @@ async fn run(
     facts.record_route(route.provider.name(), &route.model);
     facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
-        check_model_allowed(key, request.model.as_deref(), &route)?;
+        check_model_allowed(state, key, request.model.as_deref(), &route)?;
     }
     let extra_headers = admit(state, facts, client_key).await?;
 

@@ -95,7 +95,7 @@ async fn run(
     facts.record_route(route.provider.name(), &route.model);
     facts.update(|f| f.stream = stream);
     if let Some(key) = client_key {
-        check_model_allowed(key, requested.as_deref(), &route)?;
+        check_model_allowed(state, key, requested.as_deref(), &route)?;
     }
     let limit_headers = admit(state, facts, client_key).await?;
     request.insert("model".to_string(), Value::String(route.model.clone()));
