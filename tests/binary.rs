@@ -221,11 +221,22 @@ async fn single_dash_flags_serve_and_log_one_line_per_request_without_keys() {
         .expect("send");
     assert_eq!(whole.status(), 200);
     let _ = whole.bytes().await;
-    let _ = client()
+    // L1: a request id that carries log syntax is replaced, and values are quoted.
+    let forged = client()
         .get(format!("{}/v1/models", proxy.base))
         .bearer_auth(client_key)
+        .header(
+            "x-request-id",
+            "evil method=POST path=/admin status=200 key=\"team-a\"",
+        )
         .send()
-        .await;
+        .await
+        .expect("send");
+    let replaced = forged.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(replaced.starts_with("req_"), "{replaced}");
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log = proxy.stop().await;
@@ -239,10 +250,15 @@ async fn single_dash_flags_serve_and_log_one_line_per_request_without_keys() {
         .filter(|l| l.contains("adk_llm_proxy::access"))
         .collect();
     assert_eq!(access.len(), 3, "one line per request: {access:#?}");
+    assert!(
+        !log.contains("path=/admin") && access[2].contains(&format!("request_id=\"{replaced}\"")),
+        "a client's request id forged log fields: {}",
+        access[2]
+    );
     let streamed = access[0];
     for field in [
-        "method=POST",
-        "path=/v1/chat/completions",
+        "method=\"POST\"",
+        "path=\"/v1/chat/completions\"",
         "status=200",
         "provider=\"up\"",
         "model=\"m1\"",

@@ -168,3 +168,29 @@ async fn a_provider_prefix_does_not_bypass_a_keys_model_globs() {
         .expect("send");
     assert_eq!(embeddings.status(), 403);
 }
+
+/// L7: the authentication scheme is case-insensitive (RFC 9110).
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let proxy = start_proxy(&format!(
+        "{}{TWO_TENANTS}",
+        "defaults:\n  provider: m\nproviders:\n  m: { kind: mock, default_model: mock }\n"
+    ))
+    .await;
+    for scheme in ["Bearer", "BEARER", "bearer", "bEaReR"] {
+        let response = client()
+            .get(proxy.url("/v1/models"))
+            .header("authorization", format!("{scheme} sk-team-a"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let wrong = client()
+        .get(proxy.url("/v1/models"))
+        .header("authorization", "Basic sk-team-a")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong.status(), 401);
+}

@@ -24,7 +24,7 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .filter(|v| is_plain_request_id(v))
         .map(str::to_string)
         .unwrap_or_else(|| format!("req_{}", crate::ids::random_hex(24)));
     let trace_parent = traceparent(&request);
@@ -55,6 +55,16 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
             guard: Some(guard),
         }),
     )
+}
+
+/// A client's `X-Request-Id` is kept only when it is short and plain (letters, digits, `-`,
+/// `_`, `.`, `:`); anything else is replaced by a generated id, so an id cannot carry log
+/// syntax, newlines or a megabyte of text into every log line.
+fn is_plain_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The response body, passed through frame by frame (keeping its size hint, so non-streaming
@@ -120,9 +130,11 @@ impl LogOnDrop {
         };
         tracing::info!(
             target: "adk_llm_proxy::access",
-            request_id = %facts.request_id,
-            method = %self.method,
-            path = %self.path,
+            // Every value a client influences is written as a quoted string field, so none can
+            // forge `key=value` pairs in the text log.
+            request_id = facts.request_id.as_str(),
+            method = self.method.as_str(),
+            path = self.path.as_str(),
             status = self.status,
             key = facts.key_name.as_deref().unwrap_or("-"),
             provider = facts.provider.as_deref().unwrap_or("-"),

@@ -29,11 +29,7 @@ pub async fn require_key(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(bearer_token)
         .filter(|v| !v.is_empty());
     let Some(presented) = presented else {
         return unauthorized(
@@ -57,4 +53,13 @@ fn unauthorized(message: &str) -> Response {
         ErrorObject::new(message, "invalid_request_error").with_code("invalid_api_key"),
     )
     .into_response()
+}
+
+/// The token of `Bearer <token>`; the scheme name is case-insensitive (RFC 9110 §11.1), so
+/// `BEARER` and `bearer` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
