@@ -168,3 +168,69 @@ async fn http_request_tools_call_the_team_tracker() {
         .expect("refused");
     assert!(error.contains("NO_SUCH_VARIABLE_SET is not set"), "{error}");
 }
+
+/// M5, L10, M6: a path placeholder stays one segment whatever the value, body placeholders are
+/// filled once from the template, and reading stops at `max_bytes`.
+#[tokio::test]
+async fn http_request_keeps_placeholders_in_their_place_and_reads_only_max_bytes() {
+    let tracker = FakeUpstream::start(|req: &Recorded| {
+        if req.path.starts_with("/big") {
+            // 20 MB the tool must not read whole.
+            let chunk = "x".repeat(64 * 1024);
+            return Reply::Sse((0..320).map(|_| Step::Raw(chunk.clone())).collect());
+        }
+        Reply::json(json!({"path": req.path, "body": req.body}))
+    })
+    .await;
+    let base = tracker.openai_base().trim_end_matches("/v1").to_string();
+    let tool = |url: String, body: Option<&str>, max_bytes: usize| {
+        let mut args = json!({"name": "t", "description": "d", "url": url, "method": "POST",
+            "max_bytes": max_bytes,
+            "parameters": {"id": {"type": "string"}, "q": {"type": "string"}}});
+        if let Some(body) = body {
+            args["body"] = json!(body);
+        }
+        ToolRegistry::with_builtins()
+            .build("http_request", &args)
+            .expect("builds")
+    };
+    let issues = tool(
+        format!("{base}/api/issues/{{id}}/comments"),
+        Some(r#"{"id":"{id}","q":"{q}"}"#),
+        100_000,
+    );
+    for dots in ["..", "."] {
+        let refused = run_alone(issues.as_ref(), json!({"id": dots, "q": "x"})).await;
+        assert!(
+            refused["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("path segment")),
+            "{dots}: {refused}"
+        );
+    }
+    let slash = run_alone(issues.as_ref(), json!({"id": "a/../../b", "q": "x"})).await;
+    assert_eq!(
+        slash["body"]["path"],
+        "/api/issues/a%2F..%2F..%2Fb/comments"
+    );
+    // A value that looks like another placeholder is sent as it is.
+    let once = run_alone(issues.as_ref(), json!({"id": "x", "q": "{id}"})).await;
+    assert_eq!(
+        once["body"]["body"],
+        json!({"id": "x", "q": "{id}"}),
+        "{once}"
+    );
+
+    let big = tool(format!("{base}/big/{{id}}"), None, 1000);
+    let read = run_alone(big.as_ref(), json!({"id": "1"})).await;
+    assert_eq!(read["truncated"], true, "{read}");
+    assert_eq!(read["body"].as_str().map(str::len), Some(1000), "{read}");
+    let started = std::time::Instant::now();
+    while tracker.streams_dropped_early() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the tool stopped reading and closed the connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -88,21 +88,24 @@ impl UpstreamClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = read_bounded(response, MAX_ERROR_BODY).await;
+        let (body, _) = read_bounded(response, MAX_ERROR_BODY).await;
         Err(LlmError::from_upstream_body(status, &body, retry_after))
     }
 }
 
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+/// Reads at most `limit` bytes of a body, chunk by chunk, and drops the connection after that:
+/// for every body whose size the proxy does not control (upstream errors, tool and webhook
+/// answers). Returns the bytes and whether the body was longer. A read error ends the body.
+pub async fn read_bounded(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         body.extend_from_slice(&chunk);
-        if body.len() >= limit {
+        if body.len() > limit {
             body.truncate(limit);
-            break;
+            return (body, true);
         }
     }
-    body
+    (body, false)
 }
 
 /// Classifies a reqwest failure. Connection problems are 502s; timeouts 504s.

@@ -13,6 +13,9 @@ use serde_json::Value;
 
 use super::Args;
 
+/// Longest webhook answer read (it may carry replacement messages, so it is generous).
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
 pub struct Webhook {
     url: reqwest::Url,
     timeout: Duration,
@@ -79,10 +82,10 @@ impl Webhook {
         if !status.is_success() {
             return Err(format!("answered HTTP {}", status.as_u16()));
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        let (bytes, truncated) = crate::llm::http::read_bounded(response, MAX_ANSWER_BYTES).await;
+        if truncated {
+            return Err(format!("answer is larger than {MAX_ANSWER_BYTES} bytes"));
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
         }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Tool, ToolContext, ToolFuture, ToolRegistry};
+use crate::llm::http::read_bounded;
 
 pub fn register(registry: &mut ToolRegistry) {
     registry.register("http_request", Arc::new(|args: &Value| build(args)));
@@ -70,7 +71,11 @@ fn build(args: &Value) -> Result<Arc<dyn Tool>, String> {
     }
     let method = reqwest::Method::from_bytes(s.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("args.method: '{}' is not an HTTP method", s.method))?;
-    let probe = fill(&s.url, &Map::new(), Encoding::Url);
+    let sample: Map<String, Value> = placeholders(&s.url)
+        .into_iter()
+        .map(|name| (name, Value::String("x".into())))
+        .collect();
+    let probe = fill(&s.url, &sample, Encoding::Url)?;
     reqwest::Url::parse(&probe).map_err(|e| format!("args.url: {e}"))?;
     for placeholder in placeholders(&s.url)
         .into_iter()
@@ -155,24 +160,48 @@ fn placeholders(template: &str) -> Vec<String> {
     out
 }
 
-fn fill(template: &str, args: &Map<String, Value>, encoding: Encoding) -> String {
-    let mut out = template.to_string();
-    for name in placeholders(template) {
-        let value = match args.get(&name) {
+/// Fills `{name}` placeholders in one pass over the template, so a value that itself contains
+/// `{other}` is never substituted again. In a URL, a placeholder before the `?` is one path
+/// segment whatever its value: `/` is percent-encoded and the dot segments `.` and `..` (which URL
+/// parsing would resolve, escaping the operator's path) are refused, as is an empty segment.
+fn fill(template: &str, args: &Map<String, Value>, encoding: Encoding) -> Result<String, String> {
+    let known = placeholders(template);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let name = after
+            .find('}')
+            .map(|close| &after[..close])
+            .filter(|name| known.iter().any(|k| k == name));
+        let Some(name) = name else {
+            out.push_str(&rest[..=open]);
+            rest = after;
+            continue;
+        };
+        out.push_str(&rest[..open]);
+        let value = match args.get(name) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
         };
-        let encoded = match encoding {
+        let in_path = matches!(encoding, Encoding::Url) && !out.contains('?');
+        if in_path && matches!(value.as_str(), "" | "." | "..") {
+            return Err(format!(
+                "parameter '{name}' must be a non-empty path segment other than '.' and '..'"
+            ));
+        }
+        out.push_str(&match encoding {
             Encoding::Url => url_encode(&value),
             Encoding::Json => {
                 let quoted = Value::String(value).to_string();
                 quoted[1..quoted.len() - 1].to_string()
             }
-        };
-        out = out.replace(&format!("{{{name}}}"), &encoded);
+        });
+        rest = &after[name.len() + 1..];
     }
-    out
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn url_encode(value: &str) -> String {
@@ -200,7 +229,7 @@ impl Tool for HttpRequest {
     fn run<'a>(&'a self, args: Value, _ctx: &'a mut ToolContext<'_>) -> ToolFuture<'a> {
         Box::pin(async move {
             let args = args.as_object().cloned().unwrap_or_default();
-            let url = fill(&self.url, &args, Encoding::Url);
+            let url = fill(&self.url, &args, Encoding::Url)?;
             let mut request = self.client.request(self.method.clone(), &url);
             for (name, value) in &self.headers {
                 request = request.header(name, value);
@@ -208,19 +237,16 @@ impl Tool for HttpRequest {
             if let Some(body) = &self.body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(fill(body, &args, Encoding::Json));
+                    .body(fill(body, &args, Encoding::Json)?);
             }
             let response = request
                 .send()
                 .await
                 .map_err(|e| format!("request failed: {e}"))?;
             let status = response.status().as_u16();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| format!("reading failed: {e}"))?;
-            let truncated = bytes.len() > self.max_bytes;
-            let body = &bytes[..bytes.len().min(self.max_bytes)];
+            // Reading stops at the limit: a huge answer costs max_bytes of memory, not its size.
+            let (bytes, truncated) = read_bounded(response, self.max_bytes).await;
+            let body = &bytes[..];
             let parsed = if truncated {
                 None
             } else {
@@ -250,12 +276,12 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         assert_eq!(
-            fill("https://t/api/{id}?f=1", &args, Encoding::Url),
-            "https://t/api/PRJ%2042%2Fx?f=1"
+            fill("https://t/api/{id}?f=1", &args, Encoding::Url).as_deref(),
+            Ok("https://t/api/PRJ%2042%2Fx?f=1")
         );
         assert_eq!(
-            fill(r#"{"query": "{q}"}"#, &args, Encoding::Json),
-            r#"{"query": "say \"hi\""}"#
+            fill(r#"{"query": "{q}"}"#, &args, Encoding::Json).as_deref(),
+            Ok(r#"{"query": "say \"hi\""}"#)
         );
         assert!(
             build(&json!({"name": "t", "description": "d", "url": "https://t/{nope}"})).is_err()
