@@ -73,6 +73,11 @@ async fn fetch_url_refuses_internal_addresses_unless_allowed() {
         "http://10.1.2.3/",
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]:8080/",
+        // L5: IPv4 inside IPv6 (compatible, translated, NAT64 — the metadata address too).
+        "http://[::127.0.0.1]:8080/",
+        "http://[::ffff:0:127.0.0.1]:8080/",
+        "http://[64:ff9b::127.0.0.1]:8080/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
         "file:///etc/passwd",
     ] {
         let result = run_alone(tool.as_ref(), json!({"url": url})).await;
