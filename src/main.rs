@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             %address,
             provider = %config.default_provider,
             model = %config.default_model,
-            base_url = %config.default_provider().base_url,
+            base_url = %adk_llm_proxy::config::providers::redact_url(&config.default_provider().base_url),
             "adk-llm-proxy listening; point clients at http://{address}/v1"
         );
         match server::serve(listener, state).await {

@@ -613,3 +613,22 @@ async fn the_first_command_works_without_any_provider() {
         "{log}"
     );
 }
+
+/// L6: a password in base_url is not printed in the start-up line.
+#[tokio::test]
+async fn the_start_up_line_hides_base_url_credentials() {
+    let settings = write_settings(
+        "creds.yaml",
+        "defaults:\n  provider: up\nproviders:\n  up: { kind: openai, base_url: \"http://admin:s3cret-pw@127.0.0.1:9/v1\", default_model: m }\n",
+    );
+    let proxy = start(command(&[
+        "--config",
+        settings.to_str().expect("path"),
+        "--port",
+        "0",
+    ]))
+    .await;
+    let log = proxy.stop().await;
+    assert!(log.contains("base_url=http://***@127.0.0.1:9/v1"), "{log}");
+    assert!(!log.contains("s3cret-pw"), "{log}");
+}

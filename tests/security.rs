@@ -194,3 +194,31 @@ async fn the_bearer_scheme_is_case_insensitive() {
         .expect("send");
     assert_eq!(wrong.status(), 401);
 }
+
+/// L6: credentials in a provider's base_url are never shown to a client (502 body) and a query
+/// in base_url stops start-up instead of producing malformed request URLs.
+#[tokio::test]
+async fn base_url_credentials_stay_out_of_answers_and_a_query_is_refused() {
+    let port = unused_port();
+    let proxy = start_proxy(&settings_yaml(
+        "openai",
+        &format!("http://admin:s3cret-pw@127.0.0.1:{port}/v1"),
+        "",
+    ))
+    .await;
+    let response = post_chat(&proxy, &json!({"messages": user("hi")})).await;
+    assert_eq!(response.status(), 502);
+    let body = response.text().await.expect("body");
+    assert!(
+        !body.contains("s3cret-pw") && !body.contains("admin:"),
+        "{body}"
+    );
+
+    let error = parse_settings_error(
+        "defaults:\n  provider: up\nproviders:\n  up: { kind: openai, base_url: \"http://h/v1?key=s3cret\", default_model: m }\n",
+    );
+    assert!(
+        error.contains("providers.up.base_url") && error.contains("query"),
+        "{error}"
+    );
+}

@@ -201,13 +201,24 @@ pub fn resolve(
 }
 
 fn check_base_url(file: &str, field: &str, base_url: &str) -> Result<(), ConfigError> {
+    let shown = redact_url(base_url);
     let parsed = reqwest::Url::parse(base_url)
-        .map_err(|e| ConfigError::field(file, field, format!("'{base_url}' is not a URL: {e}")))?;
+        .map_err(|e| ConfigError::field(file, field, format!("'{shown}' is not a URL: {e}")))?;
+    // Endpoint paths are appended to base_url, which a query or fragment would end up behind.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(ConfigError::field(
+            file,
+            field,
+            format!(
+                "'{shown}' has a query or fragment; base_url cannot carry one (put a key in api_key_env or headers)"
+            ),
+        ));
+    }
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ConfigError::field(
             file,
             field,
-            format!("'{base_url}' must be http or https"),
+            format!("'{shown}' must be http or https"),
         ));
     }
     Ok(())
@@ -309,5 +320,18 @@ fn normalize_base_url(value: &str) -> String {
     } else {
         let host = value.replace("0.0.0.0", "127.0.0.1");
         format!("http://{host}")
+    }
+}
+
+/// A URL as it may be logged or shown to a client: user name and password removed. Text that
+/// does not parse as a URL is returned as it is (it carries no credentials a parser would find).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string().replacen("://", "://***@", 1)
+        }
+        _ => url.to_string(),
     }
 }

@@ -65,8 +65,10 @@ impl UpstreamClient {
     /// in the benchmark profile.
     pub fn endpoint(&self, path: &str) -> Result<reqwest::Url, String> {
         let url = format!("{}{}", self.base_url, path);
-        reqwest::Url::parse(&url)
-            .map_err(|e| format!("provider '{}': bad URL {url}: {e}", self.provider))
+        reqwest::Url::parse(&url).map_err(|e| {
+            let shown = crate::config::providers::redact_url(&url);
+            format!("provider '{}': bad URL {shown}: {e}", self.provider)
+        })
     }
 
     /// Sends the request; a non-2xx answer becomes `LlmError::Upstream` with the provider's own
@@ -110,8 +112,15 @@ pub async fn read_bounded(mut response: reqwest::Response, limit: usize) -> (Vec
 
 /// Classifies a reqwest failure. Connection problems are 502s; timeouts 504s.
 pub fn transport_error(provider: &str, error: &reqwest::Error) -> LlmError {
-    // reqwest's Display of a URL-carrying error never includes headers, so no key can leak here.
-    let detail = error_chain(error);
+    // reqwest's Display of a URL-carrying error never includes headers, so no key can leak here;
+    // credentials in the URL itself (a base_url with user-info) are removed.
+    let mut detail = error_chain(error);
+    if let Some(url) = error.url() {
+        detail = detail.replace(
+            url.as_str(),
+            &crate::config::providers::redact_url(url.as_str()),
+        );
+    }
     if error.is_timeout() {
         LlmError::Timeout(format!("provider '{provider}': {detail}"))
     } else if error.is_connect() || error.is_request() {

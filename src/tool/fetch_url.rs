@@ -235,12 +235,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 /// (`2002:aabb:ccdd::`). On a NAT64 network `64:ff9b::a9fe:a9fe` is the metadata address.
 fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     let s = v6.segments();
-    let low = std::net::Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let low = std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
         [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low),
