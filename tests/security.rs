@@ -222,3 +222,104 @@ async fn base_url_credentials_stay_out_of_answers_and_a_query_is_refused() {
         "{error}"
     );
 }
+
+const MOCK_ONLY: &str =
+    "defaults:\n  provider: m\nproviders:\n  m: { kind: mock, default_model: mock }\n";
+
+async fn post_raw(proxy: &Proxy, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut request = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// M2: a keyless local proxy refuses what a foreign web page can send it: a cross-origin POST
+/// (also the preflight-free `text/plain` kind) and a rebound host name.
+#[tokio::test]
+async fn a_keyless_proxy_refuses_foreign_web_pages_and_rebound_hosts() {
+    let proxy = start_proxy(&format!(
+        "{MOCK_ONLY}server:\n  cors_allow_origins: [\"https://chat.example.com\"]\n"
+    ))
+    .await;
+    let body = r#"{"messages":[{"role":"user","content":"hi"}]}"#;
+    let json = ("content-type", "application/json");
+
+    let (status, text) = post_raw(
+        &proxy,
+        &[
+            ("origin", "https://evil.example"),
+            ("content-type", "text/plain"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, 415, "{text}");
+    let (status, text) = post_raw(&proxy, &[("origin", "https://evil.example"), json], body).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("server.cors_allow_origins"), "{text}");
+    let (status, _) = post_raw(
+        &proxy,
+        &[("origin", "https://chat.example.com"), json],
+        body,
+    )
+    .await;
+    assert_eq!(status, 200, "a configured origin is served");
+    let (status, _) = post_raw(&proxy, &[("origin", "http://localhost:3000"), json], body).await;
+    assert_eq!(status, 200, "a page on this machine is the user's own");
+    let (status, text) =
+        post_raw(&proxy, &[("host", "rebound.evil.example:8001"), json], body).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("server.allowed_hosts"), "{text}");
+    let (status, _) = post_raw(&proxy, &[("host", "localhost:8001"), json], body).await;
+    assert_eq!(status, 200);
+    let (status, _) = post_raw(&proxy, &[], body).await;
+    assert_eq!(status, 200, "curl without a content type still works");
+    let (status, text) = post_raw(
+        &proxy,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await;
+    assert_eq!(status, 415, "{text}");
+    let health = client()
+        .get(proxy.url("/health"))
+        .header("host", "10.0.0.7:8001")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(health.status(), 200, "probes may use any host name");
+}
+
+/// M2's trade-off: with client keys, a page without the key gets 401 anyway, so origins and
+/// host names are not checked (a browser UI on another origin needs only CORS).
+#[tokio::test]
+async fn with_keys_the_key_decides_not_the_origin() {
+    let proxy = start_proxy(&format!("{MOCK_ONLY}{TWO_TENANTS}")).await;
+    let body = r#"{"messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, _) = post_raw(
+        &proxy,
+        &[
+            ("origin", "https://evil.example"),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = post_raw(
+        &proxy,
+        &[
+            ("origin", "https://ui.example"),
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-team-a"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
+}

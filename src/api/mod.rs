@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod agent_run;
 pub mod body;
+pub mod browser_guard;
 pub mod caller;
 pub mod chat_completions;
 pub mod health;
@@ -252,6 +253,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            browser_guard::guard,
         ))
         .layer(axum::middleware::from_fn(request_log::log_requests));
     let origins = &state.config.server.cors_allow_origins;

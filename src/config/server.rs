@@ -22,6 +22,9 @@ pub struct ServerSettings {
     /// `["*"]`. Empty (the default) sends no CORS headers: otherwise any web page the user opens
     /// could spend the provider keys of an unauthenticated local proxy.
     pub cors_allow_origins: Vec<String>,
+    /// Host names (besides loopback ones and `host`) a keyless proxy answers to; guards against
+    /// DNS rebinding (see `api::browser_guard`).
+    pub allowed_hosts: Vec<String>,
     pub log_format: LogFormat,
 }
 
@@ -43,6 +46,7 @@ impl Default for ServerSettings {
             shutdown_grace_secs: 30.0,
             worker_threads: 0,
             cors_allow_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             log_format: LogFormat::Text,
         }
     }
