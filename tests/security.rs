@@ -323,3 +323,53 @@ async fn with_keys_the_key_decides_not_the_origin() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// M7: random model names (refused or not) do not grow `/metrics`: label values come from a
+/// bounded set and everything else is `other`.
+#[tokio::test]
+async fn random_model_names_do_not_grow_the_metrics() {
+    let up = FakeUpstream::start(|_: &Recorded| {
+        Reply::error(
+            404,
+            json!({"error": {"message": "no such model", "type": "invalid_request_error"}}),
+        )
+    })
+    .await;
+    let proxy = start_proxy(&format!(
+        "{}auth:\n  keys:\n    - {{ name: narrow, key: sk-narrow, models: [\"gpt-4o*\"] }}\n    - {{ name: wide, key: sk-wide }}\n",
+        settings_yaml("openai", &up.openai_base(), "")
+    ))
+    .await;
+    let send = |key: &'static str, model: String| {
+        let url = proxy.url("/v1/chat/completions");
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": model, "messages": user("hi")}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(send("sk-narrow", "warm-up".into()).await, 403);
+    assert_eq!(send("sk-wide", "warm-up".into()).await, 404);
+    let before = get_text(&proxy.url("/metrics")).await.lines().count();
+    for i in 0..150 {
+        assert_eq!(send("sk-narrow", format!("random-{i}")).await, 403);
+        assert_eq!(send("sk-wide", format!("random-{i}")).await, 404);
+    }
+    let metrics = get_text(&proxy.url("/metrics")).await;
+    let after = metrics.lines().count();
+    assert!(
+        after <= before + 10,
+        "metrics grew from {before} to {after} lines"
+    );
+    assert!(
+        !metrics.contains("random-"),
+        "a client's model name became a label"
+    );
+    assert!(metrics.contains("model=\"other\""), "{metrics}");
+}

@@ -132,6 +132,7 @@ impl AppState {
             limits: config.runtime.clone(),
         });
         crate::observe::metrics::install();
+        crate::observe::labels::configure(configured_names(&config, &agents));
         Ok(Self {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
@@ -156,6 +157,7 @@ impl AppState {
             keys: fresh.auth.keys.len(),
             agents: next.agents.len(),
         };
+        crate::observe::labels::configure(configured_names(&fresh, &next.agents));
         self.replace_keys(next.keys);
         self.replace_pipelines(next.pipelines);
         self.replace_agents(next.agents.with_callbacks_of(&self.agents()));
@@ -195,6 +197,21 @@ impl AppState {
     pub fn replace_keys(&self, keys: Arc<KeyStore>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
+}
+
+/// Model and agent names the configuration names: label values for the metrics.
+fn configured_names(config: &Config, agents: &AgentSet) -> Vec<String> {
+    let mut names = vec![config.default_model.clone()];
+    for provider in config.providers.values() {
+        names.extend(provider.settings.default_model.clone());
+        names.extend(provider.settings.fallbacks.iter().flat_map(|f| {
+            let model = f.split_once('/').map_or(f.as_str(), |(_, m)| m);
+            [f.clone(), model.to_string()]
+        }));
+    }
+    names.extend(config.models.keys().cloned());
+    names.extend(agents.top_level().map(|(name, _)| name.to_string()));
+    names
 }
 
 /// What SIGHUP can swap, built the same way at start-up, by `check` and on reload.

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::observe::facts::{Facts, RequestFacts};
-use crate::observe::metrics;
+use crate::observe::{labels, metrics};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -217,7 +217,11 @@ fn record_metrics(
         return;
     }
     let provider = facts.provider.clone().unwrap_or_else(|| "-".to_string());
-    let model = facts.model.clone().unwrap_or_else(|| "-".to_string());
+    // A client-chosen name becomes a label only from a bounded set (observe::labels).
+    let model = match &facts.model {
+        Some(model) => labels::model(model, status < 400),
+        None => "-".to_string(),
+    };
     let labels = [
         ("status", status.to_string()),
         ("provider", provider.clone()),

@@ -4,6 +4,7 @@
 //! without knowing about axum.
 
 pub mod facts;
+pub mod labels;
 pub mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
