@@ -4,19 +4,40 @@
 //! balancer drains this replica; open streams may finish during the grace period, after which
 //! each ends itself with an error event (never a silent cut) and the process exits.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 pub struct Lifecycle {
     deadline: watch::Sender<Option<Instant>>,
+    in_flight: Arc<InFlightCount>,
+}
+
+#[derive(Default)]
+struct InFlightCount {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One request being answered; dropped when its response body ends (the request log holds it).
+pub struct InFlight(Arc<InFlightCount>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
         Self {
             deadline: watch::channel(None).0,
+            in_flight: Arc::default(),
         }
     }
 }
@@ -26,6 +47,23 @@ impl Lifecycle {
     pub fn begin_shutdown(&self, grace: Duration) {
         let deadline = Instant::now() + grace;
         self.deadline.send_replace(Some(deadline));
+    }
+
+    /// Counts a request until the returned guard is dropped.
+    pub fn track(&self) -> InFlight {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Resolves once no tracked request is open.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn is_draining(&self) -> bool {

@@ -14,27 +14,26 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind((config.server.host.as_str(), config.server.port)).await
 }
 
-/// Serves until Ctrl-C / SIGTERM, then drains: `/ready` turns 503, no new connections, open
-/// streams get `server.shutdown_grace_secs` to finish before they are ended with an error event.
-/// Returns once every connection closed (or a second after the grace period, whichever first).
+/// Serves until Ctrl-C / SIGTERM, then drains: `/ready` turns 503 and health probes keep being
+/// answered until the process exits; a new model request gets 503; open requests get
+/// `server.shutdown_grace_secs` to finish — at the deadline a stream ends with an error event
+/// and a request still waiting for its answer gets a 503 (`api::drain`). Returns once no request
+/// is open, or a second after the grace period, whichever first.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let lifecycle = state.lifecycle.clone();
     let grace = Duration::from_secs_f64(state.config.server.shutdown_grace_secs);
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown_signal().await;
-        lifecycle.begin_shutdown(grace);
-        let _ = signalled_tx.send(());
-    };
-    let server = serve_until(listener, state, shutdown);
+    let server = serve_until(listener, state, std::future::pending());
     tokio::pin!(server);
     tokio::select! {
+        result = &mut server => return result,
+        _ = shutdown_signal() => {}
+    }
+    lifecycle.begin_shutdown(grace);
+    tokio::select! {
         result = &mut server => result,
-        _ = async {
-            let _ = signalled_rx.await;
-            tokio::time::sleep(grace + Duration::from_secs(1)).await;
-        } => {
-            tracing::warn!("shutdown grace period over; exiting with connections still open");
+        _ = lifecycle.idle() => Ok(()),
+        _ = tokio::time::sleep(grace + Duration::from_secs(1)) => {
+            tracing::warn!("shutdown grace period over; exiting with requests still open");
             Ok(())
         }
     }
@@ -77,6 +76,6 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!(
-        "shutting down: no new connections; open streams may finish within the grace period"
+        "shutting down: new requests get 503, open ones may finish within the grace period"
     );
 }

@@ -632,3 +632,55 @@ async fn the_start_up_line_hides_base_url_credentials() {
     assert!(log.contains("base_url=http://***@127.0.0.1:9/v1"), "{log}");
     assert!(!log.contains("s3cret-pw"), "{log}");
 }
+
+/// L3 and L9: during a shutdown `/ready` keeps answering (503) instead of refusing connections,
+/// a new request gets 503, and a non-streaming request still waiting for its upstream when the
+/// grace period ends gets a 503 answer — then the process exits.
+#[tokio::test]
+async fn draining_answers_probes_and_every_waiting_request() {
+    let up = FakeUpstream::start(|_| Reply::Hang).await;
+    let yaml = settings_yaml("openai", &up.openai_base(), "")
+        .replace("server:\n", "server:\n  shutdown_grace_secs: 1\n");
+    let settings = write_settings("drain-probes.yaml", &yaml);
+    let mut cmd = command(&["--config", settings.to_str().expect("path"), "--port", "0"]);
+    cmd.env("UP_KEY", "k");
+    let mut proxy = start(cmd).await;
+    let url = format!("{}/v1/chat/completions", proxy.base);
+    let waiting = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let started = Instant::now();
+            let response = client()
+                .post(&url)
+                .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .expect("an answer, not a dropped connection");
+            (response.status().as_u16(), started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    signal(&proxy.child, "TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = client()
+        .get(format!("{}/ready", proxy.base))
+        .send()
+        .await
+        .expect("/ready answers while draining");
+    assert_eq!(ready.status(), 503);
+    let late = client()
+        .post(&url)
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("a new request is answered");
+    assert_eq!(late.status(), 503);
+    let (status, took) = waiting.await.expect("task");
+    assert_eq!(status, 503);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let exit = tokio::time::timeout(Duration::from_secs(5), proxy.child.wait())
+        .await
+        .expect("process exits")
+        .expect("status");
+    assert!(exit.success(), "{exit:?}");
+}

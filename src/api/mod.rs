@@ -7,6 +7,7 @@ pub mod body;
 pub mod browser_guard;
 pub mod caller;
 pub mod chat_completions;
+pub mod drain;
 pub mod health;
 pub mod models;
 pub mod passthrough;
@@ -274,6 +275,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             browser_guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            drain::drain,
         ))
         .layer(axum::middleware::from_fn(request_log::log_requests));
     let origins = &state.config.server.cors_allow_origins;
