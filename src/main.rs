@@ -66,7 +66,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         #[cfg(feature = "otel")]
         adk_llm_proxy::observe::otel::install_from_env();
         let state = match AppState::build(config.clone()).await {
@@ -105,7 +105,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Work stuck in a blocking thread (a tool reading from a pipe that never ends) must not keep
+    // the process alive after the server is done: give it a moment, then exit regardless.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 fn init_logging(level: &str, format: LogFormat) {

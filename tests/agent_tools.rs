@@ -239,3 +239,27 @@ async fn http_request_keeps_placeholders_in_their_place_and_reads_only_max_bytes
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// L4: a FIFO under an allowed directory is refused at once instead of blocking a thread.
+#[tokio::test]
+async fn read_file_refuses_a_fifo_without_blocking() {
+    let dir = project("fifo", &[("docs/guide.md", "ok")]).join("docs");
+    let fifo = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let tool = ToolRegistry::with_builtins()
+        .build("read_file", &json!({"dirs": [dir.display().to_string()]}))
+        .expect("tool");
+    let started = std::time::Instant::now();
+    let result = run_alone(tool.as_ref(), json!({"path": "pipe"})).await;
+    assert!(
+        result["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a regular file")),
+        "{result}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}

@@ -93,6 +93,12 @@ impl Tool for ReadFile {
             let (bytes, size) =
                 tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, u64), String> {
                     use std::io::Read;
+                    // Checked before opening: opening a FIFO blocks until a writer appears, and
+                    // a device may never end; only regular files are read.
+                    let before = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+                    if !before.is_file() {
+                        return Err("not a regular file".to_string());
+                    }
                     let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
                     let meta = file.metadata().map_err(|e| e.to_string())?;
                     if !meta.is_file() {
