@@ -373,3 +373,48 @@ async fn random_model_names_do_not_grow_the_metrics() {
     );
     assert!(metrics.contains("model=\"other\""), "{metrics}");
 }
+
+/// L8, the documented rule: an allowed agent may call the models its YAML names (the operator
+/// granted it), a key without the agent is refused, and a model the client names is checked.
+#[tokio::test]
+async fn an_allowed_agent_uses_its_own_model_but_client_models_are_checked() {
+    let up = FakeUpstream::start(script(vec![text_reply("from the agent", 3, 2)])).await;
+    let root = project(
+        "agent-grant",
+        &[(
+            "agents/pricey.yaml",
+            "name: pricey\ninstruction: Be thorough.\nmodel: up/expensive-model\n",
+        )],
+    );
+    let proxy = start_proxy(&agent_settings(
+        &up.openai_base(),
+        &root,
+        "auth:\n  keys:\n    - { name: granted, key: sk-granted, models: [pricey, cheap-model] }\n    - { name: other, key: sk-other, models: [cheap-model] }\n",
+    ))
+    .await;
+    let ok = chat_as(
+        &proxy,
+        "sk-granted",
+        json!({"model": "pricey", "messages": user("hi")}),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(up.last_request().body["model"], "expensive-model");
+    let refused = chat_as(
+        &proxy,
+        "sk-other",
+        json!({"model": "pricey", "messages": user("hi")}),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let direct = chat_as(
+        &proxy,
+        "sk-granted",
+        json!({"model": "up/expensive-model", "messages": user("hi")}),
+        &[],
+    )
+    .await;
+    assert_eq!(direct.status(), 403, "the model itself is not granted");
+}
