@@ -689,3 +689,39 @@ async fn an_agents_request_stages_run_before_each_of_its_model_calls() {
         "{error}"
     );
 }
+
+/// M3 and L2 over HTTP: a long match arriving one character per chunk neither holds the answer
+/// back nor burns CPU, and a 900-character key sent a character at a time is redacted whole.
+#[tokio::test]
+async fn long_matches_one_character_per_chunk_are_redacted_in_linear_time() {
+    let digits: String = (0..30_000)
+        .map(|i| char::from(b'0' + (i % 10) as u8))
+        .collect();
+    let key = format!("sk-{}", "Ab1".repeat(300));
+    let text = format!("n={digits} key {key} done");
+    let pieces: Vec<&'static str> = text
+        .char_indices()
+        .map(|(i, c)| &*Box::leak(text[i..i + c.len_utf8()].to_string().into_boxed_str()))
+        .collect();
+    let pieces: &'static [&'static str] = Box::leak(pieces.into_boxed_slice());
+    let up = FakeUpstream::start(streamed(pieces)).await;
+    let proxy = start_proxy(&with_pipeline(
+        &up,
+        "  stream:\n    - stage: redact_output\n      builtins: [api_key]\n      patterns: [\"\\\\d{5,}\"]\n      replacement: \"[gone]\"\n",
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let sse = stream_chat(&proxy, user("x")).await;
+    assert_eq!(
+        sse.content(),
+        "n=[gone] key [gone] done",
+        "{}",
+        &sse.raw[..500.min(sse.raw.len())]
+    );
+    assert!(!sse.raw.contains("Ab1Ab1"), "no part of the key leaks");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
