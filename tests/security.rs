@@ -418,3 +418,60 @@ async fn an_allowed_agent_uses_its_own_model_but_client_models_are_checked() {
     .await;
     assert_eq!(direct.status(), 403, "the model itself is not granted");
 }
+
+/// An upstream that never reports usage (llama.cpp's server): the client that asked still gets
+/// a usage chunk, marked as an estimate, and `tpm` limits are charged with it.
+#[tokio::test]
+async fn usage_is_estimated_when_the_upstream_sends_none_and_limits_are_charged() {
+    let answer = "word ".repeat(200);
+    let up = FakeUpstream::start(move |req: &Recorded| {
+        if req.body["stream"] == true {
+            let mut steps = vec![Step::Data(chunk(json!({"role": "assistant"}), None))];
+            steps.push(Step::Data(chunk(json!({"content": answer.clone()}), None)));
+            steps.push(Step::Data(chunk(json!({}), Some("stop"))));
+            steps.push(Step::Data("[DONE]".into()));
+            Reply::Sse(steps)
+        } else {
+            Reply::json(json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.clone()}, "finish_reason": "stop"}]}))
+        }
+    })
+    .await;
+    let proxy = start_proxy(&format!(
+        "{}auth:\n  keys:\n    - {{ name: small, key: sk-small, tpm: 300 }}\n",
+        settings_yaml("openai", &up.openai_base(), "")
+    ))
+    .await;
+    let asked = read_sse(
+        chat_as(
+            &proxy,
+            "sk-small",
+            json!({"messages": user("hi"), "stream": true, "stream_options": {"include_usage": true}}),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    let usage = asked
+        .json()
+        .iter()
+        .find(|c| c["usage"].is_object())
+        .map(|c| c["usage"].clone())
+        .expect("a usage chunk arrives");
+    assert_eq!(usage["estimated"], true, "{usage}");
+    assert_eq!(
+        usage["completion_tokens"], 250,
+        "1000 characters ≈ 250 tokens: {usage}"
+    );
+
+    let whole: Value = chat_as(&proxy, "sk-small", json!({"messages": user("hi")}), &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(whole["usage"]["estimated"], true, "{whole}");
+
+    // 2 × ~250 estimated tokens against a 300 tpm budget: the next request is refused.
+    let limited = chat_as(&proxy, "sk-small", json!({"messages": user("hi")}), &[]).await;
+    assert_eq!(limited.status(), 429);
+}

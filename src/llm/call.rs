@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 
 use super::normalize;
 use super::resilience;
+use super::usage_estimate;
 use super::{ChunkStream, LlmError, LlmRequest, ProviderRegistry, Route};
 use crate::observe::RequestFacts;
 use crate::observe::metrics;
@@ -57,7 +58,7 @@ pub async fn answer(
         let retries = provider.config.settings.retries;
         for attempt in 0..=retries {
             facts.upstream_starting();
-            match attempt_once(request.clone(), &candidate).await {
+            match attempt_once(request.clone(), &candidate, facts).await {
                 Ok(answer) => {
                     provider.breaker.record_success();
                     return Ok(answer);
@@ -129,16 +130,23 @@ fn error_kind(error: &LlmError) -> String {
     }
 }
 
-async fn attempt_once(mut request: ChatRequest, route: &Route) -> Result<Answer, LlmError> {
+async fn attempt_once(
+    mut request: ChatRequest,
+    route: &Route,
+    facts: &RequestFacts,
+) -> Result<Answer, LlmError> {
     request.model = Some(route.model.clone());
+    let prompt_tokens = usage_estimate::prompt_tokens(&request);
     let provider = &route.provider;
     let llm = provider.llm.clone();
     if request.is_stream() {
         let include_usage = request.include_usage();
         let timeout = provider.config.first_byte_timeout();
+        let facts = facts.clone();
         let started = tokio::time::timeout(timeout, async move {
             let stream = llm.stream(LlmRequest { body: request }).await?;
-            let mut stream = normalize::normalize(stream, include_usage);
+            let mut stream =
+                normalize::normalize(stream, include_usage, prompt_tokens, Some(facts));
             match stream.next().await {
                 Some(Ok(first)) => Ok((first, stream)),
                 Some(Err(error)) => Err(error),
@@ -164,10 +172,19 @@ async fn attempt_once(mut request: ChatRequest, route: &Route) -> Result<Answer,
     } else {
         let timeout = provider.config.response_timeout();
         match tokio::time::timeout(timeout, llm.complete(LlmRequest { body: request })).await {
-            Ok(Ok(completion)) => Ok(Answer::Complete {
-                completion,
-                route: route.clone(),
-            }),
+            Ok(Ok(mut completion)) => {
+                if completion.usage.is_none() {
+                    let chars = crate::assemble::to_chunks(&completion, false)
+                        .iter()
+                        .map(usage_estimate::answer_chars)
+                        .sum();
+                    completion.usage = Some(usage_estimate::usage(prompt_tokens, chars));
+                }
+                Ok(Answer::Complete {
+                    completion,
+                    route: route.clone(),
+                })
+            }
             Ok(Err(error)) => Err(error),
             Err(_) => Err(LlmError::Timeout(format!(
                 "no answer from provider '{}' within {:.1} s (response_timeout_secs)",

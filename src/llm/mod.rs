@@ -16,6 +16,7 @@ pub mod reasoning_memory;
 pub mod registry;
 pub mod resilience;
 pub mod sse;
+pub mod usage_estimate;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,18 +8,30 @@
 
 use futures_util::StreamExt;
 
+use super::usage_estimate;
 use crate::llm::ChunkStream;
+use crate::observe::RequestFacts;
 use crate::wire::{ChatChunk, Usage};
 
 /// Wraps a chunk stream so that:
 /// - the first chunk with choices carries `delta.role = "assistant"`;
 /// - `id`, `created` and `model` are those of the first chunk throughout;
-/// - with `include_usage`, usage arrives in its own final chunk with `choices: []`.
-pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream {
+/// - with `include_usage`, usage arrives in its own final chunk with `choices: []`;
+/// - when the upstream reported no usage by its clean end, an estimate stands in
+///   (`usage_estimate`): as that final chunk if the client asked for usage, else recorded in
+///   `facts` for the log, the metrics and the `tpm` limits.
+pub fn normalize(
+    mut upstream: ChunkStream,
+    include_usage: bool,
+    prompt_tokens: u64,
+    facts: Option<RequestFacts>,
+) -> ChunkStream {
     Box::pin(async_stream::stream! {
         let mut identity: Option<(String, i64, String)> = None;
         let mut role_sent = false;
         let mut usage_sent = false;
+        let mut usage_seen = false;
+        let mut answer_chars = 0usize;
         let mut pending_usage: Option<Usage> = None;
         while let Some(item) = upstream.next().await {
             let mut chunk = match item {
@@ -54,6 +66,8 @@ pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream 
                 }
                 role_sent = true;
             }
+            usage_seen |= chunk.usage.is_some();
+            answer_chars += usage_estimate::answer_chars(&chunk);
             if include_usage && chunk.usage.is_some() {
                 if chunk.choices.is_empty() {
                     usage_sent = true;
@@ -62,6 +76,14 @@ pub fn normalize(mut upstream: ChunkStream, include_usage: bool) -> ChunkStream 
                 }
             }
             yield Ok(chunk);
+        }
+        if !usage_seen {
+            let estimate = usage_estimate::usage(prompt_tokens, answer_chars);
+            if include_usage {
+                pending_usage = Some(estimate);
+            } else if let Some(facts) = &facts {
+                facts.update(|f| f.usage = Some(estimate));
+            }
         }
         if let (Some(usage), false, Some((id, created, model))) = (pending_usage, usage_sent, identity) {
             let mut last = ChatChunk::built(&id, created, &model, None, None);
@@ -91,7 +113,7 @@ mod tests {
                 json!({"id":"a","created":2,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}),
             ),
         ]));
-        let out: Vec<ChatChunk> = normalize(upstream, true)
+        let out: Vec<ChatChunk> = normalize(upstream, true, 0, None)
             .map(|c| c.expect("ok"))
             .collect()
             .await;
