@@ -475,3 +475,78 @@ async fn usage_is_estimated_when_the_upstream_sends_none_and_limits_are_charged(
     let limited = chat_as(&proxy, "sk-small", json!({"messages": user("hi")}), &[]).await;
     assert_eq!(limited.status(), 429);
 }
+
+/// M8: slowloris sockets are closed after the header timeout, connections past the cap are
+/// refused, and a reserve keeps `/health` and `/metrics` answering while the cap is reached.
+#[tokio::test]
+async fn idle_sockets_time_out_and_probes_answer_at_the_connection_cap() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = start_proxy(&format!(
+        "{MOCK_ONLY}server:\n  max_connections: 20\n  header_read_timeout_secs: 1\n"
+    ))
+    .await;
+    let addr = proxy.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut socket = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        socket
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .expect("write");
+        slow.push(socket);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The cap is reached: a probe still answers, a model request gets 503.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let health = fresh
+        .get(proxy.url("/health"))
+        .send()
+        .await
+        .expect("probe answered");
+    assert_eq!(health.status(), 200);
+    let metrics = fresh
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics answered");
+    assert_eq!(metrics.status(), 200);
+    let busy = fresh
+        .post(proxy.url("/v1/chat/completions"))
+        .json(&json!({"messages": user("hi")}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(busy.status(), 503);
+    // The header timeout closes every slow socket.
+    for socket in &mut slow {
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            let mut buf = [0u8; 512];
+            loop {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the server closes a slow socket");
+    }
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let served = fresh
+        .post(proxy.url("/v1/chat/completions"))
+        .json(&json!({"messages": user("hi")}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        served.status(),
+        200,
+        "capacity is back once the sockets are gone"
+    );
+}

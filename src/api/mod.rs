@@ -290,6 +290,35 @@ pub fn router(state: AppState) -> Router {
     app.with_state(state)
 }
 
+/// What connections beyond `server.max_connections` get: health, readiness and metrics, and a
+/// 503 for everything else (see `server::serve_until`).
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/v1/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .fallback(too_many_connections)
+        .with_state(state)
+}
+
+async fn too_many_connections() -> impl IntoResponse {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorObject::new(
+            "The server has too many open connections; retry shortly.",
+            "api_error",
+        )
+        .with_code("too_many_connections"),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
     ApiError::not_found(format!("Unknown path: {}", uri.path()), "not_found")
 }

@@ -25,6 +25,12 @@ pub struct ServerSettings {
     /// Host names (besides loopback ones and `host`) a keyless proxy answers to; guards against
     /// DNS rebinding (see `api::browser_guard`).
     pub allowed_hosts: Vec<String>,
+    /// Open client connections served normally; beyond it a small reserve answers only health
+    /// probes and metrics, and further connections are closed at once (see `server.rs`).
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time (slowloris), also on an idle
+    /// kept-alive connection.
+    pub header_read_timeout_secs: f64,
     pub log_format: LogFormat,
 }
 
@@ -47,6 +53,8 @@ impl Default for ServerSettings {
             worker_threads: 0,
             cors_allow_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            max_connections: 8192,
+            header_read_timeout_secs: 10.0,
             log_format: LogFormat::Text,
         }
     }
@@ -89,6 +97,20 @@ pub fn validate(
                 format!("'{origin}' is not a valid origin"),
             ));
         }
+    }
+    if server.max_connections == 0 {
+        return Err(ConfigError::field(
+            file,
+            "server.max_connections",
+            "must be at least 1",
+        ));
+    }
+    if !(server.header_read_timeout_secs.is_finite() && server.header_read_timeout_secs > 0.0) {
+        return Err(ConfigError::field(
+            file,
+            "server.header_read_timeout_secs",
+            "must be a positive number of seconds",
+        ));
     }
     if !(server.shutdown_grace_secs.is_finite() && server.shutdown_grace_secs >= 0.0) {
         return Err(ConfigError::field(

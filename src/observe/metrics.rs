@@ -19,6 +19,7 @@ pub const CACHE: &str = "adk_proxy_cache_requests_total";
 pub const RATE_LIMITED: &str = "adk_proxy_rate_limited_total";
 pub const ACTIVE_STREAMS: &str = "adk_proxy_active_streams";
 pub const CIRCUIT_OPENED: &str = "adk_proxy_circuit_opened_total";
+pub const CONNECTIONS_REFUSED: &str = "adk_proxy_connections_refused_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
