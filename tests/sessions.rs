@@ -247,3 +247,45 @@ async fn redis_store_follows_adk_rules() {
         .expect("connect");
     scopes_and_events(&store).await;
 }
+
+/// M4: the memory store is bounded by bytes as well as by count: sessions carrying megabytes
+/// push out the least recently updated ones, and the session being written stays.
+#[tokio::test]
+async fn the_memory_store_is_bounded_by_bytes() {
+    let store = InMemorySessionService::with_limits(1000, 1024 * 1024);
+    let big = "x".repeat(300 * 1024);
+    for i in 0..10 {
+        let id = format!("s{i}");
+        let mut session = store
+            .create_session("app", "u", Some(&id), Map::new())
+            .await
+            .expect("create");
+        store
+            .append_event(&mut session, event_with_delta("user", &big, json!({})))
+            .await
+            .expect("append");
+    }
+    let mut kept = 0;
+    for i in 0..10 {
+        if store
+            .get_session("app", "u", &format!("s{i}"))
+            .await
+            .expect("get")
+            .is_some()
+        {
+            kept += 1;
+        }
+    }
+    assert!(
+        kept <= 3,
+        "about 1 MiB of 300 KiB events: {kept} sessions kept"
+    );
+    assert!(
+        store
+            .get_session("app", "u", "s9")
+            .await
+            .expect("get")
+            .is_some(),
+        "the newest session stays"
+    );
+}

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod agent_run;
 pub mod body;
+pub mod body_budget;
 pub mod browser_guard;
 pub mod caller;
 pub mod chat_completions;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub limiter: Arc<dyn RateLimiter>,
     pub cache: Option<Arc<dyn ResponseCache>>,
     pub lifecycle: Arc<Lifecycle>,
+    /// Memory for request bodies being read and parsed, across all requests.
+    pub body_budget: body_budget::BodyBudget,
     /// Swapped on SIGHUP; a running agent keeps the set it started with.
     agents: Arc<RwLock<Arc<AgentSet>>>,
     pub runner: Arc<Runner>,
@@ -95,8 +98,9 @@ impl AppState {
             agents,
         } = Reloadable::build(&config, &registry).map_err(|e| e.to_string())?;
         let sessions: Arc<dyn SessionService> = match config.sessions.store {
-            SessionStore::Memory => Arc::new(InMemorySessionService::with_capacity(
+            SessionStore::Memory => Arc::new(InMemorySessionService::with_limits(
                 config.sessions.max_sessions,
+                config.sessions.max_memory_bytes,
             )),
             SessionStore::Redis => Arc::new(
                 crate::session::redis::RedisSessionService::connect(
@@ -126,6 +130,7 @@ impl AppState {
                 })?)
             }
         };
+        let config_body_memory = config.server.max_body_memory_bytes;
         let registry = Arc::new(registry);
         let runner = Arc::new(Runner {
             sessions,
@@ -144,6 +149,7 @@ impl AppState {
             limiter,
             cache,
             lifecycle: Arc::new(Lifecycle::default()),
+            body_budget: body_budget::BodyBudget::new(config_body_memory),
         })
     }
 

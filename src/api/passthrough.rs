@@ -58,7 +58,13 @@ async fn run(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(headers, body, state.config.server.max_body_bytes).await?;
+    let (bytes, _memory) = read_body(
+        headers,
+        body,
+        state.config.server.max_body_bytes,
+        &state.body_budget,
+    )
+    .await?;
     let mut request: serde_json::Map<String, Value> = match serde_json::from_slice(&bytes) {
         Ok(Value::Object(object)) => object,
         Ok(_) => {

@@ -76,6 +76,8 @@ pub struct SessionSettings {
     pub sqlite_path: String,
     /// Memory store: sessions kept; the least recently updated go first.
     pub max_sessions: usize,
+    /// Memory store: approximate bytes of stored events kept across all sessions.
+    pub max_memory_bytes: usize,
     /// Redis store: a session untouched this long expires.
     pub redis_ttl_secs: u64,
 }
@@ -86,6 +88,7 @@ impl Default for SessionSettings {
             store: SessionStore::Memory,
             sqlite_path: "data/sessions.db".into(),
             max_sessions: 10_000,
+            max_memory_bytes: 256 * 1024 * 1024,
             redis_ttl_secs: 30 * 24 * 3600,
         }
     }

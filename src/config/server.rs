@@ -25,6 +25,8 @@ pub struct ServerSettings {
     /// Host names (besides loopback ones and `host`) a keyless proxy answers to; guards against
     /// DNS rebinding (see `api::browser_guard`).
     pub allowed_hosts: Vec<String>,
+    /// Memory for request bodies being read and parsed at once (each reserves 32× its size).
+    pub max_body_memory_bytes: usize,
     /// Open client connections served normally; beyond it a small reserve answers only health
     /// probes and metrics, and further connections are closed at once (see `server.rs`).
     pub max_connections: usize,
@@ -53,6 +55,7 @@ impl Default for ServerSettings {
             worker_threads: 0,
             cors_allow_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            max_body_memory_bytes: 512 * 1024 * 1024,
             max_connections: 8192,
             header_read_timeout_secs: 10.0,
             log_format: LogFormat::Text,

@@ -12,7 +12,13 @@ pub struct InMemorySessionService {
     inner: Mutex<Stores>,
     /// Sessions kept; when full, the least recently updated one is dropped to make room.
     capacity: usize,
+    /// Approximate bytes of stored events kept; beyond it the least recently updated sessions
+    /// are dropped (a count alone does not bound memory: one event can carry megabytes).
+    max_bytes: usize,
 }
+
+/// Default bound of the memory store's event bytes.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for InMemorySessionService {
     fn default() -> Self {
@@ -20,10 +26,15 @@ impl Default for InMemorySessionService {
     }
 }
 
+type SessionKey = (String, String, String);
+
 #[derive(Default)]
 struct Stores {
     /// (app, user, id) → session with session-scoped state only.
-    sessions: HashMap<(String, String, String), Session>,
+    sessions: HashMap<SessionKey, Session>,
+    /// Approximate bytes of each session's stored events, and their sum.
+    sizes: HashMap<SessionKey, usize>,
+    bytes: usize,
     users: HashMap<(String, String), Map<String, Value>>,
     apps: HashMap<String, Map<String, Value>>,
 }
@@ -61,11 +72,66 @@ impl Stores {
     }
 }
 
+impl Stores {
+    fn remove(&mut self, key: &SessionKey) {
+        self.sessions.remove(key);
+        if let Some(size) = self.sizes.remove(key) {
+            self.bytes -= size;
+        }
+    }
+
+    /// Drops least recently updated sessions (never `keep`) until the events fit in `max_bytes`.
+    fn evict_to(&mut self, max_bytes: usize, keep: &SessionKey) {
+        while self.bytes > max_bytes {
+            let oldest = self
+                .sessions
+                .iter()
+                .filter(|(k, _)| *k != keep)
+                .min_by(|a, b| a.1.last_update_time.total_cmp(&b.1.last_update_time))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(oldest) => self.remove(&oldest),
+                None => return,
+            }
+        }
+    }
+}
+
+/// An event's approximate size in memory: its texts and JSON values plus a fixed overhead.
+fn approximate_size(event: &Event) -> usize {
+    use crate::event::Part;
+    let parts: usize = event
+        .content
+        .iter()
+        .flat_map(|c| &c.parts)
+        .map(|part| match part {
+            Part::Text { text } | Part::Reasoning { text } => text.len(),
+            Part::ToolCall {
+                name, arguments, ..
+            } => name.len() + arguments.to_string().len(),
+            Part::ToolResult { name, response, .. } => name.len() + response.to_string().len(),
+        })
+        .sum();
+    let state: usize = event
+        .actions
+        .state_delta
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len())
+        .sum();
+    256 + parts + state
+}
+
 impl InMemorySessionService {
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_limits(capacity, DEFAULT_MAX_BYTES)
+    }
+
+    /// At most `capacity` sessions and about `max_bytes` of stored events.
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
             inner: Mutex::default(),
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
         }
     }
 
@@ -98,7 +164,7 @@ impl SessionService for InMemorySessionService {
                     .min_by(|a, b| a.1.last_update_time.total_cmp(&b.1.last_update_time))
                     .map(|(k, _)| k.clone());
                 if let Some(oldest) = oldest {
-                    stores.sessions.remove(&oldest);
+                    stores.remove(&oldest);
                 }
             }
             let split = state::split(&initial_state);
@@ -160,13 +226,19 @@ impl SessionService for InMemorySessionService {
                     session.user_id.clone(),
                     session.id.clone(),
                 );
+                let added = approximate_size(&stored);
                 match stores.sessions.get_mut(&key) {
                     None => Err(SessionError::NotFound(session.id.clone())),
                     Some(kept) => {
                         kept.events.push(stored);
+                        let mut removed = 0;
                         if kept.events.len() > EVENTS_KEPT {
                             let extra = kept.events.len() - EVENTS_KEPT;
-                            kept.events.drain(..extra);
+                            removed = kept
+                                .events
+                                .drain(..extra)
+                                .map(|e| approximate_size(&e))
+                                .sum();
                         }
                         kept.state = session.session_scoped_state();
                         kept.last_update_time = session.last_update_time;
@@ -181,6 +253,10 @@ impl SessionService for InMemorySessionService {
                             stores.apps.entry(session.app_name.clone()).or_default(),
                             &appended.app_delta,
                         );
+                        let size = stores.sizes.entry(key.clone()).or_default();
+                        *size = (*size + added).saturating_sub(removed);
+                        stores.bytes = (stores.bytes + added).saturating_sub(removed);
+                        stores.evict_to(self.max_bytes, &key);
                         Ok(())
                     }
                 }
@@ -196,7 +272,6 @@ impl SessionService for InMemorySessionService {
         id: &'a str,
     ) -> SessionFuture<'a, ()> {
         self.lock()
-            .sessions
             .remove(&(app_name.to_string(), user_id.to_string(), id.to_string()));
         Box::pin(std::future::ready(Ok(())))
     }
