@@ -92,11 +92,13 @@ fn trim_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // Off the async workers: a trim of a large heap takes a few milliseconds.
-        let _ = tokio::task::spawn_blocking(|| {
-            // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
-            unsafe {
-                libc::malloc_trim(0);
-            }
-        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn_blocking(|| {
+                // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }));
+        }
     }
 }
