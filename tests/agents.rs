@@ -9,11 +9,7 @@ use serde_json::{Value, json};
 use support::*;
 
 async fn chat(proxy: &Proxy, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = client().post(proxy.url("/v1/chat/completions")).json(&body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("send")
+    chat_request(proxy, None, &body, headers).await
 }
 
 fn finish_reason(sse: &SseTranscript) -> Option<String> {

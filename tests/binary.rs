@@ -563,13 +563,9 @@ async fn agents_are_validated_at_start_and_reloaded_on_sighup() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let answer = read_sse(
-        client()
-            .post(format!("{}/v1/chat/completions", proxy.base))
-            .json(&json!({"model": "plain", "stream": true, "messages": [{"role": "user", "content": "x"}]}))
-            .send()
-            .await
-            .expect("send"),
+    let answer = stream_from(
+        &proxy.base,
+        json!({"model": "plain", "stream": true, "messages": [{"role": "user", "content": "x"}]}),
     )
     .await;
     assert_eq!(answer.content(), "hi\n\nreloaded footer");
@@ -590,15 +586,7 @@ async fn the_first_command_works_without_any_provider() {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("OLLAMA_HOST");
     let proxy = start(cmd).await;
-    let answer = read_sse(
-        client()
-            .post(format!("{}/v1/chat/completions", proxy.base))
-            .json(&json!({"model": "planner", "stream": true, "messages": [{"role": "user", "content": "How do I boil an egg?"}]}))
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let answer = stream_from(&proxy.base, json!({"model": "planner", "stream": true, "messages": [{"role": "user", "content": "How do I boil an egg?"}]})).await;
     assert!(
         answer.reasoning().contains("[planning_step]")
             && answer.reasoning().contains("boil an egg"),
@@ -683,4 +671,15 @@ async fn draining_answers_probes_and_every_waiting_request() {
         .expect("process exits")
         .expect("status");
     assert!(exit.success(), "{exit:?}");
+}
+
+/// The SSE answer of the binary at `base` to a chat request.
+async fn stream_from(base: &str, body: Value) -> SseTranscript {
+    let response = client()
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    read_sse(response).await
 }

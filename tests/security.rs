@@ -14,14 +14,7 @@ async fn chat_as(
     body: Value,
     headers: &[(&str, &str)],
 ) -> reqwest::Response {
-    let mut request = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("send")
+    chat_request(proxy, Some(key), &body, headers).await
 }
 
 /// H1: a session id, a user id or `metadata.session_id` naming another key's session never
@@ -137,20 +130,7 @@ async fn a_provider_prefix_does_not_bypass_a_keys_model_globs() {
         "defaults:\n  provider: up\n  model: gpt-4o-mini\nproviders:\n  up: {{ kind: openai, base_url: \"{base}\" }}\n  deepseek: {{ kind: openai, base_url: \"{base}\" }}\n  ollama: {{ kind: openai, base_url: \"{base}\" }}\nauth:\n  keys:\n    - {{ name: gpt, key: sk-gpt, models: [\"gpt-4o*\"] }}\n    - {{ name: fake, key: sk-fake, models: [fake-model] }}\n    - {{ name: ds, key: sk-ds, models: [\"deepseek/*\"] }}\n"
     );
     let proxy = start_proxy(&yaml).await;
-    let status = |key: &'static str, model: &'static str| {
-        let url = proxy.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"model": model, "messages": user("hi")}))
-                .send()
-                .await
-                .expect("send")
-                .status()
-                .as_u16()
-        }
-    };
+    let status = |key: &'static str, model: &'static str| chat_status(&proxy, key, model);
     assert_eq!(status("sk-gpt", "gpt-4o-mini").await, 200);
     assert_eq!(status("sk-gpt", "up/gpt-4o-mini").await, 200);
     assert_eq!(status("sk-gpt", "deepseek/gpt-4o-mini").await, 403);
@@ -159,13 +139,8 @@ async fn a_provider_prefix_does_not_bypass_a_keys_model_globs() {
     assert_eq!(status("sk-fake", "ollama/fake-model").await, 403);
     assert_eq!(status("sk-ds", "deepseek/gpt-4o-mini").await, 200);
     assert_eq!(status("sk-ds", "gpt-4o-mini").await, 403);
-    let embeddings = client()
-        .post(proxy.url("/v1/embeddings"))
-        .bearer_auth("sk-fake")
-        .json(&json!({"model": "deepseek/fake-model", "input": "x"}))
-        .send()
-        .await
-        .expect("send");
+    let body = json!({"model": "deepseek/fake-model", "input": "x"});
+    let embeddings = post_json(&proxy, "/v1/embeddings", Some("sk-fake"), &body, &[]).await;
     assert_eq!(embeddings.status(), 403);
 }
 
@@ -178,21 +153,12 @@ async fn the_bearer_scheme_is_case_insensitive() {
     ))
     .await;
     for scheme in ["Bearer", "BEARER", "bearer", "bEaReR"] {
-        let response = client()
-            .get(proxy.url("/v1/models"))
-            .header("authorization", format!("{scheme} sk-team-a"))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(response.status(), 200, "{scheme}");
+        let authorization = format!("{scheme} sk-team-a");
+        let status = get_status_with_authorization(&proxy, "/v1/models", &authorization).await;
+        assert_eq!(status, 200, "{scheme}");
     }
-    let wrong = client()
-        .get(proxy.url("/v1/models"))
-        .header("authorization", "Basic sk-team-a")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(wrong.status(), 401);
+    let wrong = get_status_with_authorization(&proxy, "/v1/models", "Basic sk-team-a").await;
+    assert_eq!(wrong, 401);
 }
 
 /// L6: credentials in a provider's base_url are never shown to a client (502 body) and a query
@@ -340,26 +306,13 @@ async fn random_model_names_do_not_grow_the_metrics() {
         settings_yaml("openai", &up.openai_base(), "")
     ))
     .await;
-    let send = |key: &'static str, model: String| {
-        let url = proxy.url("/v1/chat/completions");
-        async move {
-            client()
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"model": model, "messages": user("hi")}))
-                .send()
-                .await
-                .expect("send")
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(send("sk-narrow", "warm-up".into()).await, 403);
-    assert_eq!(send("sk-wide", "warm-up".into()).await, 404);
+    assert_eq!(chat_status(&proxy, "sk-narrow", "warm-up").await, 403);
+    assert_eq!(chat_status(&proxy, "sk-wide", "warm-up").await, 404);
     let before = get_text(&proxy.url("/metrics")).await.lines().count();
     for i in 0..150 {
-        assert_eq!(send("sk-narrow", format!("random-{i}")).await, 403);
-        assert_eq!(send("sk-wide", format!("random-{i}")).await, 404);
+        let model = format!("random-{i}");
+        assert_eq!(chat_status(&proxy, "sk-narrow", &model).await, 403);
+        assert_eq!(chat_status(&proxy, "sk-wide", &model).await, 404);
     }
     let metrics = get_text(&proxy.url("/metrics")).await;
     let after = metrics.lines().count();

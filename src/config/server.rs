@@ -85,13 +85,12 @@ pub fn validate(
             "must be greater than 0",
         ));
     }
-    if !(server.keepalive_secs.is_finite() && server.keepalive_secs > 0.0) {
-        return Err(ConfigError::field(
-            file,
-            "server.keepalive_secs",
-            "must be a positive number of seconds",
-        ));
-    }
+    positive_secs(file, "server.keepalive_secs", server.keepalive_secs)?;
+    positive_secs(
+        file,
+        "server.header_read_timeout_secs",
+        server.header_read_timeout_secs,
+    )?;
     for (i, origin) in server.cors_allow_origins.iter().enumerate() {
         if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
             return Err(ConfigError::field(
@@ -108,13 +107,6 @@ pub fn validate(
             "must be at least 1",
         ));
     }
-    if !(server.header_read_timeout_secs.is_finite() && server.header_read_timeout_secs > 0.0) {
-        return Err(ConfigError::field(
-            file,
-            "server.header_read_timeout_secs",
-            "must be a positive number of seconds",
-        ));
-    }
     if !(server.shutdown_grace_secs.is_finite() && server.shutdown_grace_secs >= 0.0) {
         return Err(ConfigError::field(
             file,
@@ -123,4 +115,16 @@ pub fn validate(
         ));
     }
     Ok(server)
+}
+
+fn positive_secs(file: &str, field: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::field(
+            file,
+            field,
+            "must be a positive number of seconds",
+        ))
+    }
 }

@@ -158,6 +158,55 @@ pub fn model_ids(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// `POST /v1/chat/completions` with `body`, a client key if given, and extra headers.
+pub async fn chat_request(
+    proxy: &Proxy,
+    key: Option<&str>,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    post_json(proxy, "/v1/chat/completions", key, body, headers).await
+}
+
+/// `POST path` with a JSON `body`, a client key if given, and extra headers.
+pub async fn post_json(
+    proxy: &Proxy,
+    path: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client().post(proxy.url(path)).json(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("send")
+}
+
+/// The status of a one-message chat request for `model` with `key`.
+pub async fn chat_status(proxy: &Proxy, key: &str, model: &str) -> u16 {
+    let body = serde_json::json!({"model": model, "messages": user("hi")});
+    chat_request(proxy, Some(key), &body, &[])
+        .await
+        .status()
+        .as_u16()
+}
+
+/// The status of `GET path` with this `Authorization` header value.
+pub async fn get_status_with_authorization(proxy: &Proxy, path: &str, authorization: &str) -> u16 {
+    client()
+        .get(proxy.url(path))
+        .header("authorization", authorization)
+        .send()
+        .await
+        .expect("send")
+        .status()
+        .as_u16()
+}
+
 /// A loopback port nobody listens on (bound, read, released): for "upstream unreachable" cases.
 pub fn unused_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
