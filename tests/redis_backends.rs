@@ -170,3 +170,84 @@ async fn replicas_share_agent_sessions_through_redis() {
         "the second replica continued the session the first one stored"
     );
 }
+
+/// Concurrency slots in Redis are leases: when a replica dies mid-stream, the key's next
+/// request is admitted within the lease time (not throttled until a counter expires).
+#[tokio::test]
+async fn a_crashed_replicas_concurrency_slot_frees_itself_within_the_lease() {
+    let Some(url) = redis_url() else { return };
+    let up = FakeUpstream::start(|req: &Recorded| {
+        let mut steps = openai_text(&["first", "last"]);
+        if req.body["model"] == "slow" {
+            steps.insert(2, Step::Sleep(std::time::Duration::from_secs(30)));
+        }
+        Reply::Sse(steps)
+    })
+    .await;
+    let prefix = format!("adk-lease-{}", std::process::id());
+    let yaml = format!(
+        "{}limits:\n  backend: redis\n  concurrency_lease_secs: 1.5\nredis:\n  url: \"{url}\"\n  prefix: \"{prefix}\"\nauth:\n  keys:\n    - {{ name: one, key: sk-one, max_concurrent: 1 }}\n",
+        settings_yaml("openai", &up.openai_base(), "")
+    );
+    let dir = std::env::temp_dir().join(format!("adk-lease-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = dir.join("lease.yaml");
+    std::fs::write(&settings, format!("{yaml}agents:\n  dir: \"\"\n")).expect("settings");
+    let port = unused_port();
+    let mut replica_a = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"))
+        .args([
+            "--config",
+            settings.to_str().expect("path"),
+            "--port",
+            &port.to_string(),
+        ])
+        .env("UP_KEY", "k")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("replica A starts");
+    let a = Proxy {
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let started = std::time::Instant::now();
+    while client().get(a.url("/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "replica A did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = json!({"model": "slow", "stream": true, "messages": user("hi")});
+    let mut open = chat_request(&a, Some("sk-one"), &body, &[]).await;
+    assert_eq!(open.status(), 200);
+    let _ = open.chunk().await;
+
+    let b = start_proxy_with_env(&yaml, &[("UP_KEY", "k")]).await;
+    let quick = json!({"model": "quick", "stream": true, "messages": user("hi")});
+    let held = chat_request(&b, Some("sk-one"), &quick, &[]).await;
+    let status = held.status();
+    let text = held.text().await.unwrap_or_default();
+    assert_eq!(
+        status, 429,
+        "the slot is held while replica A streams: {text}"
+    );
+    // Past two lease times the running stream still holds its slot: the lease is renewed.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let status = chat_request(&b, Some("sk-one"), &quick, &[]).await.status();
+    assert_eq!(status, 429, "a running request's lease is renewed");
+    replica_a.kill().await.expect("kill replica A");
+    let crashed = std::time::Instant::now();
+    loop {
+        let status = chat_request(&b, Some("sk-one"), &quick, &[]).await.status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(
+            crashed.elapsed() < std::time::Duration::from_secs(4),
+            "the crashed replica's slot did not expire within the lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

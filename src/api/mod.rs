@@ -70,7 +70,12 @@ impl AppState {
             Backend::Redis => {
                 let url = config.redis_url.as_deref().unwrap_or_default();
                 Arc::new(
-                    crate::limits::redis::RedisLimiter::connect(url, &config.redis_prefix).await?,
+                    crate::limits::redis::RedisLimiter::connect(
+                        url,
+                        &config.redis_prefix,
+                        std::time::Duration::from_secs_f64(config.limits.concurrency_lease_secs),
+                    )
+                    .await?,
                 )
             }
         };

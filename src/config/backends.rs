@@ -7,13 +7,28 @@ use super::Settings;
 use super::agents::SessionStore;
 
 /// Limits for all traffic together; per-key limits live on the keys.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u64>,
     pub backend: Backend,
+    /// Redis backend: a concurrency slot is a lease of this length, renewed while its request
+    /// runs, so a crashed replica's slots free themselves within it.
+    pub concurrency_lease_secs: f64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            rpm: None,
+            tpm: None,
+            max_concurrent: None,
+            backend: Backend::Memory,
+            concurrency_lease_secs: 10.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +103,14 @@ pub fn redis_url(
     let needs_redis = settings.limits.backend == Backend::Redis
         || (settings.cache.enabled && settings.cache.backend == Backend::Redis)
         || settings.sessions.store == SessionStore::Redis;
+    let lease = settings.limits.concurrency_lease_secs;
+    if !(lease.is_finite() && lease > 0.0) {
+        return Err(ConfigError::field(
+            file,
+            "limits.concurrency_lease_secs",
+            "must be a positive number of seconds",
+        ));
+    }
     if needs_redis && redis_url.is_none() {
         return Err(ConfigError::field(
             file,
