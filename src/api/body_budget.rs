@@ -21,6 +21,8 @@ use crate::error::{ApiError, ErrorObject};
 pub const EXPANSION: usize = 32;
 /// Longest wait for body memory before a 503.
 pub const WAIT: Duration = Duration::from_secs(10);
+/// How often a body waiting for memory looks for room.
+const POLL: Duration = Duration::from_millis(10);
 /// Bodies at least this large ask for a trim of the allocator when their memory is released.
 const LARGE: usize = 1024 * 1024;
 
@@ -52,20 +54,29 @@ impl BodyBudget {
     pub async fn reserve(&self, size: usize) -> Result<BodyMemory, ApiError> {
         let kib = (size.saturating_mul(EXPANSION) / 1024).clamp(1, self.total_kib);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
-        let permit = tokio::time::timeout(WAIT, self.permits.clone().acquire_many_owned(kib))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorObject::new(
-                        "The server is busy reading other large requests; retry shortly.",
-                        "api_error",
-                    )
-                    .with_code("server_busy"),
+        // Never queued on the semaphore: tokio's semaphore is fair and hands free permits to
+        // the first waiter even when it needs more than there are, so one large body waiting
+        // for room would make every small request wait behind it. Room is polled instead.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let permit = loop {
+            if let Ok(permit) = self.permits.clone().try_acquire_many_owned(kib) {
+                break Some(permit);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let permit = permit.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorObject::new(
+                    "The server is busy reading other large requests; retry shortly.",
+                    "api_error",
                 )
-            })?;
+                .with_code("server_busy"),
+            )
+        })?;
         let large = (size >= LARGE).then(|| {
             self.large_in_flight.fetch_add(1, Ordering::AcqRel);
             self.large_in_flight.clone()

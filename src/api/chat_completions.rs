@@ -45,8 +45,8 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let (bytes, memory) = read_body(headers, body, limit, &state.body_budget).await?;
-    let mut request = validate::chat_request(&bytes)?;
-    drop((bytes, memory));
+    let mut request = validate::parse_off_the_workers(bytes).await?;
+    drop(memory);
     let agents = state.agents();
     if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
         return agent_run::run(state, facts, client_key, headers, request, agents, root).await;

@@ -17,6 +17,28 @@ const ROLES: &[&str] = &[
 ];
 
 /// Parses and validates a chat-completions body.
+/// Bodies from this size on are parsed on a blocking thread: parsing megabytes of JSON takes
+/// hundreds of milliseconds, which on an async worker would stall every request queued there.
+const BLOCKING_PARSE_BYTES: usize = 256 * 1024;
+
+/// [`chat_request`], on a blocking thread when the body is large.
+pub async fn parse_off_the_workers(body: Vec<u8>) -> Result<ChatRequest, ApiError> {
+    if body.len() < BLOCKING_PARSE_BYTES {
+        return chat_request(&body);
+    }
+    tokio::task::spawn_blocking(move || chat_request(&body))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::ErrorObject::new(
+                    format!("The request could not be parsed: {e}"),
+                    "api_error",
+                ),
+            ))
+        })
+}
+
 pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid_request(
