@@ -414,7 +414,7 @@ async fn usage_is_estimated_when_the_upstream_sends_none_and_limits_are_charged(
     assert_eq!(usage["estimated"], true, "{usage}");
     assert_eq!(
         usage["completion_tokens"], 250,
-        "1000 characters ≈ 250 tokens: {usage}"
+        "1000 bytes ≈ 250 tokens: {usage}"
     );
 
     let whole: Value = chat_as(&proxy, "sk-small", json!({"messages": user("hi")}), &[])

@@ -174,11 +174,11 @@ async fn attempt_once(
         match tokio::time::timeout(timeout, llm.complete(LlmRequest { body: request })).await {
             Ok(Ok(mut completion)) => {
                 if completion.usage.is_none() {
-                    let chars = crate::assemble::to_chunks(&completion, false)
+                    let bytes = crate::assemble::to_chunks(&completion, false)
                         .iter()
-                        .map(usage_estimate::answer_chars)
+                        .map(usage_estimate::answer_bytes)
                         .sum();
-                    completion.usage = Some(usage_estimate::usage(prompt_tokens, chars));
+                    completion.usage = Some(usage_estimate::usage(prompt_tokens, bytes));
                 }
                 Ok(Answer::Complete {
                     completion,

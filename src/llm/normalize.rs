@@ -31,7 +31,7 @@ pub fn normalize(
         let mut role_sent = false;
         let mut usage_sent = false;
         let mut usage_seen = false;
-        let mut answer_chars = 0usize;
+        let mut answer_bytes = 0usize;
         let mut pending_usage: Option<Usage> = None;
         while let Some(item) = upstream.next().await {
             let mut chunk = match item {
@@ -67,7 +67,7 @@ pub fn normalize(
                 role_sent = true;
             }
             usage_seen |= chunk.usage.is_some();
-            answer_chars += usage_estimate::answer_chars(&chunk);
+            answer_bytes += usage_estimate::answer_bytes(&chunk);
             if include_usage && chunk.usage.is_some() {
                 if chunk.choices.is_empty() {
                     usage_sent = true;
@@ -78,7 +78,7 @@ pub fn normalize(
             yield Ok(chunk);
         }
         if !usage_seen {
-            let estimate = usage_estimate::usage(prompt_tokens, answer_chars);
+            let estimate = usage_estimate::usage(prompt_tokens, answer_bytes);
             if include_usage {
                 pending_usage = Some(estimate);
             } else if let Some(facts) = &facts {

@@ -1,43 +1,66 @@
 //! Token usage when the upstream reports none. Some OpenAI-compatible servers (llama.cpp's
 //! server, several local runners) send no usage at all, even when asked. Without usage the
 //! client's usage chunk never comes, agent runs sum nothing and `tpm` limits charge nothing — a
-//! limit any such upstream would bypass. So the proxy estimates: about four characters per token
-//! (the usual rule of thumb for English with GPT-style tokenizers; other scripts and code differ),
-//! counted over the request's messages and tools and over everything the answer streamed. An
-//! estimate carries `"estimated": true` in its usage object, so a client can tell it apart.
+//! limit any such upstream would bypass. So the proxy estimates: about four bytes of UTF-8 per
+//! token (the usual rule of thumb for English with GPT-style tokenizers; other scripts and code
+//! differ), over the request's message texts and tools and over everything the answer streamed.
+//! Counting bytes keeps the per-chunk cost constant (no character walk on the hot path) and
+//! allocates nothing. An estimate carries `"estimated": true` in its usage object, so a client
+//! can tell it apart.
 
 use serde_json::Value;
 
 use crate::wire::{ChatChunk, ChatRequest, Usage};
 
-const CHARS_PER_TOKEN: usize = 4;
+const BYTES_PER_TOKEN: usize = 4;
 
-/// The request's size in estimated tokens.
+/// The request's size in estimated tokens (message texts, tool declarations), without copying.
 pub fn prompt_tokens(request: &ChatRequest) -> u64 {
     let messages: usize = request
         .messages
         .iter()
-        .map(|m| m.text().map_or(0, |t| t.chars().count()) + 4)
+        .map(|m| text_bytes(m.content()) + 16)
         .sum();
-    let tools = request
+    let tools: usize = request
         .extra
         .get("tools")
-        .map_or(0, |t| t.to_string().chars().count());
+        .and_then(Value::as_array)
+        .map_or(0, |tools| tools.iter().map(json_bytes).sum());
     tokens(messages + tools)
 }
 
-/// Characters an answer chunk adds (text, reasoning, tool call names and arguments).
-pub fn answer_chars(chunk: &ChatChunk) -> usize {
+/// Bytes of a message's text: string content, or the `text` of its parts.
+fn text_bytes(content: Option<&Value>) -> usize {
+    match content {
+        Some(Value::String(text)) => text.len(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .map(str::len)
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Approximate bytes of a JSON value's strings and keys (a tool declaration).
+fn json_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(json_bytes).sum(),
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
+        _ => 4,
+    }
+}
+
+/// Bytes an answer chunk adds (text, reasoning, tool call names and arguments).
+pub fn answer_bytes(chunk: &ChatChunk) -> usize {
     chunk
         .choices
         .iter()
         .map(|choice| {
             let delta = &choice.delta;
-            let text = delta.content.as_deref().map_or(0, |t| t.chars().count())
-                + delta
-                    .reasoning_content
-                    .as_deref()
-                    .map_or(0, |t| t.chars().count());
+            let text = delta.content.as_deref().map_or(0, str::len)
+                + delta.reasoning_content.as_deref().map_or(0, str::len);
             let calls: usize = delta
                 .tool_calls
                 .iter()
@@ -54,8 +77,8 @@ pub fn answer_chars(chunk: &ChatChunk) -> usize {
 }
 
 /// A usage object from estimated counts, marked as an estimate.
-pub fn usage(prompt_tokens: u64, answer_chars: usize) -> Usage {
-    let completion_tokens = tokens(answer_chars);
+pub fn usage(prompt_tokens: u64, answer_bytes: usize) -> Usage {
+    let completion_tokens = tokens(answer_bytes);
     let mut usage = Usage {
         prompt_tokens,
         completion_tokens,
@@ -66,6 +89,6 @@ pub fn usage(prompt_tokens: u64, answer_chars: usize) -> Usage {
     usage
 }
 
-fn tokens(chars: usize) -> u64 {
-    chars.div_ceil(CHARS_PER_TOKEN) as u64
+fn tokens(bytes: usize) -> u64 {
+    bytes.div_ceil(BYTES_PER_TOKEN) as u64
 }
