@@ -214,6 +214,10 @@ fn conversational_reply(messages: &[Message], default_delay: Duration) -> (MockR
     if let Some(status) = directives.error {
         return (MockReply::status(status), delay);
     }
+    if directives.cut {
+        let cut = LlmError::Protocol("mock: stream cut".into());
+        return (MockReply::Cut(cut), delay);
+    }
     if let Some((name, arguments)) = directives.tool.filter(|_| !after_tool) {
         return (MockReply::ToolCall { name, arguments }, delay);
     }
@@ -229,12 +233,6 @@ fn conversational_reply(messages: &[Message], default_delay: Duration) -> (MockR
         reasoning: directives.reasoning.unwrap_or_default(),
         text,
     };
-    if directives.cut {
-        return (
-            MockReply::Cut(LlmError::Protocol("mock: stream cut".into())),
-            delay,
-        );
-    }
     (reply, delay)
 }
 
