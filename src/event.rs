@@ -72,6 +72,11 @@ pub struct EventActions {
     pub escalate: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_summarization: bool,
+    /// A workflow agent's position when the invocation paused inside it (a client tool call):
+    /// `{"index": i}` for a sequence or parallel block, plus `"iteration"` for a loop. The turn
+    /// that brings the tool's result resumes there (ADK's `agent_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_state: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +97,11 @@ pub struct Event {
     pub actions: EventActions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Ids of this event's tool calls that the client runs (its own tools, sent in the request's
+    /// `tools`): the agent decided, so the renderer, the next turn's routing and the history
+    /// replay never guess from names (ADK's `long_running_tool_ids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_call_ids: Vec<String>,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
 }
@@ -107,6 +117,7 @@ impl Event {
             content: None,
             actions: EventActions::default(),
             usage: None,
+            client_call_ids: Vec::new(),
             timestamp: now_secs(),
         }
     }

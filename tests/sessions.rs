@@ -173,9 +173,59 @@ async fn scopes_and_events(store: &dyn SessionService) {
     );
 }
 
+/// Two requests on one session, each with its own snapshot: every store applies an event's
+/// delta key by key, so B's key survives A's later event (issue 11, defect 7).
+async fn concurrent_writers_keep_each_others_keys(store: &dyn SessionService) {
+    let created = store
+        .create_session("app", "cat", Some("shared"), obj(json!({"base": 0})))
+        .await
+        .expect("create");
+    let mut a = created.clone();
+    let mut b = store
+        .get_session("app", "cat", "shared")
+        .await
+        .expect("get")
+        .expect("exists");
+    store
+        .append_event(
+            &mut a,
+            event_with_delta("looper", "step 1", json!({"round": 1})),
+        )
+        .await
+        .expect("a1");
+    store
+        .append_event(
+            &mut b,
+            event_with_delta("setter", "set k", json!({"k": "from-b"})),
+        )
+        .await
+        .expect("b");
+    store
+        .append_event(
+            &mut a,
+            event_with_delta("looper", "step 2", json!({"round": 2, "base": null})),
+        )
+        .await
+        .expect("a2");
+    let loaded = store
+        .get_session("app", "cat", "shared")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        loaded.state.get("k"),
+        Some(&json!("from-b")),
+        "B's key survives A's event"
+    );
+    assert_eq!(loaded.state.get("round"), Some(&json!(2)));
+    assert!(!loaded.state.contains_key("base"), "null removes a key");
+    assert_eq!(loaded.events.len(), 3);
+}
+
 #[tokio::test]
 async fn in_memory_store_follows_adk_rules() {
     scopes_and_events(&InMemorySessionService::default()).await;
+    concurrent_writers_keep_each_others_keys(&InMemorySessionService::default()).await;
 }
 
 #[tokio::test]
@@ -184,6 +234,7 @@ async fn sqlite_store_follows_adk_rules() {
     let _ = std::fs::remove_dir_all(&dir);
     let store = SqliteSessionService::open(&dir.join("sessions.db")).expect("open");
     scopes_and_events(&store).await;
+    concurrent_writers_keep_each_others_keys(&store).await;
 }
 
 #[tokio::test]
@@ -246,6 +297,7 @@ async fn redis_store_follows_adk_rules() {
         .await
         .expect("connect");
     scopes_and_events(&store).await;
+    concurrent_writers_keep_each_others_keys(&store).await;
 }
 
 /// M4: the memory store is bounded by bytes as well as by count: sessions carrying megabytes

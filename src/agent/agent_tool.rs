@@ -91,6 +91,7 @@ pub async fn start(
         facts: outer.facts.clone(),
         budget: outer.budget.clone(),
         input,
+        pause: Default::default(),
     });
     let mut inner_ctx = InvocationContext::new(inner.clone());
     inner_ctx.channel = Channel::Answer;

@@ -2,7 +2,8 @@
 //! that returns `Some` short-circuits exactly as in ADK: `before_agent` skips the agent (its
 //! content is the agent's answer), `before_model` skips the model call, `before_tool` skips the
 //! tool; the `after_*` ones replace what was produced. Callbacks run in the order they were
-//! registered; the first `Some` wins. The pre/post-processing stages are built on this trait.
+//! registered; the first `Some` wins. They are registered in Rust (`AgentSet::with_callbacks`);
+//! the YAML pipeline stages are a separate mechanism (`src/pipeline/`), not built on this trait.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,7 +49,8 @@ pub trait Callbacks: Send + Sync {
     ) -> CallbackFuture<'a, Option<Content>> {
         none()
     }
-    /// May replace the model's complete response (already streamed text stays streamed).
+    /// May replace the model's complete response. Text a client already received cannot be
+    /// taken back: a streaming client gets the replacement after it as a correction.
     fn after_model<'a>(
         &'a self,
         _ctx: &'a mut CallbackContext,

@@ -231,6 +231,14 @@ impl Loader<'_> {
                 format!("'{}' must be letters, digits, '_' or '-'", config.name),
             ));
         }
+        if config.name == "user" {
+            // ADK's rule: events authored `user` are the human's, so an agent of that name
+            // would never see its own steps as its own.
+            return Err(fail(
+                "name",
+                "'user' is reserved for the human's turns; choose another name".into(),
+            ));
+        }
         if let Some(existing) = self.agents.get(&config.name) {
             return Err(fail(
                 "name",
@@ -286,6 +294,9 @@ impl Loader<'_> {
             },
             None => None,
         };
+        if let Some(text) = &instruction {
+            super::instruction::check(text).map_err(|e| fail("instruction", e))?;
+        }
         let mut built_tools = Vec::new();
         let mut agent_tools = Vec::new();
         for (i, tool) in config.tools.iter().enumerate() {

@@ -113,6 +113,8 @@ pub struct Invocation {
     pub facts: RequestFacts,
     pub budget: Arc<Budget>,
     pub input: ClientInput,
+    /// Set when an agent asks the client to run a tool; holds where a resumed turn restarts.
+    pub pause: super::resume::Pause,
 }
 
 impl Invocation {

@@ -24,12 +24,23 @@ pub fn build(
     if let Some(system) = system.filter(|s| !s.trim().is_empty()) {
         out.push(message(json!({"role": "system", "content": system})));
     }
+    let mut events = events;
     match include {
         IncludeContents::Default => out.extend(client.iter().cloned()),
         IncludeContents::None => {
-            // Only the current turn: from the last user message on.
-            let start = client.iter().rposition(|m| m.role() == "user").unwrap_or(0);
-            out.extend(client[start..].iter().cloned());
+            // Only the current turn, which starts (ADK) at the latest user message or the
+            // latest reply of another agent, whichever is newer: the events are newer than
+            // the client's messages, so another agent's reply there wins.
+            let foreign = events
+                .iter()
+                .rposition(|e| e.author != agent && e.content.is_some());
+            match foreign {
+                Some(start) => events = &events[start..],
+                None => {
+                    let start = client.iter().rposition(|m| m.role() == "user").unwrap_or(0);
+                    out.extend(client[start..].iter().cloned());
+                }
+            }
         }
     }
     for event in events {
@@ -163,5 +174,25 @@ mod tests {
             "{}"
         );
         assert_eq!(messages[4].0["tool_call_id"], "c1");
+    }
+
+    #[test]
+    fn include_contents_none_starts_at_the_latest_user_or_other_agent_turn() {
+        let client = vec![
+            message(json!({"role": "user", "content": "old"})),
+            message(json!({"role": "assistant", "content": "old answer"})),
+            message(json!({"role": "user", "content": "new"})),
+        ];
+        let alone = build("writer", None, IncludeContents::None, &client, &[]);
+        assert_eq!(alone.len(), 1);
+        assert_eq!(alone[0].text().as_deref(), Some("new"));
+
+        let plan = Event::new("i", "planner").with_content(Content::text("model", "1. greet"));
+        let after_plan = build("writer", None, IncludeContents::None, &client, &[plan]);
+        assert_eq!(after_plan.len(), 1, "the planner's reply starts the turn");
+        assert_eq!(
+            after_plan[0].text().as_deref(),
+            Some("For context:\n[planner] said: 1. greet")
+        );
     }
 }

@@ -5,6 +5,24 @@
 
 use serde_json::{Map, Value};
 
+/// What a template may not use, found when the agent loads: ADK's `{artifact.name}` inserts an
+/// artifact's text, and this runtime keeps no artifacts — left as literal text, the model would
+/// get the placeholder instead of the content.
+pub fn check(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find("{artifact.") {
+        let after = &rest[open + 1..];
+        let name = after.split(['}', '{']).next().unwrap_or(after);
+        if after.as_bytes().get(name.len()) == Some(&b'}') {
+            return Err(format!(
+                "{{{name}}}: artifacts are not supported by this runtime; put the text in the instruction or in session state"
+            ));
+        }
+        rest = after;
+    }
+    Ok(())
+}
+
 pub fn render(template: &str, state: &Map<String, Value>, agent: &str) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
@@ -59,8 +77,18 @@ fn is_state_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{check, render};
     use serde_json::{Map, Value, json};
+
+    #[test]
+    fn artifact_placeholders_are_refused_and_other_braces_pass() {
+        let error = check("Summarise {artifact.report.txt} for {user}").unwrap_err();
+        assert!(
+            error.contains("{artifact.report.txt}") && error.contains("not supported"),
+            "{error}"
+        );
+        assert!(check("JSON like {\"artifact.x\": 1} and {artifact.open").is_ok());
+    }
 
     fn state(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()

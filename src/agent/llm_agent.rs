@@ -292,12 +292,13 @@ impl Agent for LlmAgent {
                         (content_of(&completion), completion.usage)
                     }
                 };
+                // ADK attaches what `after_model` callbacks change to the model's own event: a
+                // separate event would be a second complete event of this agent, shown again.
+                let mut callback_actions = EventActions::default();
                 for callback in &callbacks {
                     let mut cb = ctx.callback_context(&self.name).await;
                     let replaced = callback.after_model(&mut cb, &content).await;
-                    if let Some(event) = ctx.callback_event(&self.name, &mut cb, None) {
-                        yield ctx.emit(event);
-                    }
+                    tool_round::merge_actions(&mut callback_actions, std::mem::take(&mut cb.actions));
                     if let Some(replaced) = replaced {
                         content = replaced;
                         break;
@@ -317,6 +318,7 @@ impl Agent for LlmAgent {
                 let mut event = ctx.event(&self.name);
                 event.id = event_id;
                 event.usage = usage;
+                event.actions = callback_actions;
                 if calls.is_empty() {
                     if let Some(key) = &self.output_key {
                         event
@@ -328,16 +330,20 @@ impl Agent for LlmAgent {
                     yield ctx.emit(event);
                     return;
                 }
-                event.content = Some(content);
-                yield ctx.emit(event);
-
-                // A call to one of the client's tools ends the turn: the client runs it and
-                // continues the conversation with the result, and this agent answers again.
+                // A call to one of the client's tools ends the turn and pauses the invocation:
+                // the client runs it and sends the result, which resumes here. On a name clash
+                // the agent's own tool wins (ADK), so the client is never asked to run it.
                 let client_tools = &ctx.invocation.input.tool_names;
-                if calls
+                event.client_call_ids = calls
                     .iter()
-                    .any(|(_, name, _)| client_tools.contains(name) && find_tool(name).is_none())
-                {
+                    .filter(|(_, name, _)| client_tools.contains(name) && find_tool(name).is_none())
+                    .map(|(id, _, _)| id.clone())
+                    .collect();
+                event.content = Some(content);
+                let asks_client = !event.client_call_ids.is_empty();
+                yield ctx.emit(event);
+                if asks_client {
+                    ctx.invocation.pause.pause();
                     return;
                 }
 

@@ -13,6 +13,7 @@ pub mod context;
 pub mod history;
 pub mod instruction;
 pub mod llm_agent;
+pub mod resume;
 pub mod set;
 pub mod tool_round;
 pub mod workflow;
@@ -163,7 +164,8 @@ pub fn run_agent(agent: Arc<dyn Agent>, ctx: InvocationContext) -> EventStream {
         while let Some(item) = inner.next().await {
             yield item?;
         }
-        if !callbacks.is_empty() {
+        // A paused agent has not finished: its after-agent callbacks run when it does.
+        if !callbacks.is_empty() && !ctx.invocation.pause.is_paused() {
             let mut cb = ctx.callback_context(&name).await;
             let mut extra: Option<Content> = None;
             for callback in &callbacks {

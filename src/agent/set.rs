@@ -118,22 +118,22 @@ impl AgentSet {
         }
     }
 
-    /// ADK's rule for a session's next turn: the agent that answered last answers again, if it
-    /// can hand the conversation back up the tree (it and its ancestors are LlmAgents that allow
-    /// transfer to their parent); otherwise the root starts over.
+    /// ADK's rule for a session's next turn: from the newest event back, the first agent of
+    /// this tree that is the root or can hand the conversation back up the tree (it and its
+    /// ancestors are LlmAgents that allow transfer to their parent) answers; an agent that
+    /// cannot is passed over, not a reason to stop looking. No such agent: the root.
+    /// (A turn that brings client tool results goes to the caller instead: `agent::resume`.)
     pub fn agent_to_run(&self, root: &str, events: &[Event]) -> String {
-        let last = events
+        if !self.nodes.contains_key(root) {
+            return root.to_string();
+        }
+        events
             .iter()
             .rev()
             .filter(|e| e.author != "user")
-            .find(|e| self.nodes.contains_key(&e.author) && self.root_of(&e.author) == root);
-        match last {
-            _ if !self.nodes.contains_key(root) => root.to_string(),
-            Some(event) if event.author == root || self.transferable(&event.author) => {
-                event.author.clone()
-            }
-            _ => root.to_string(),
-        }
+            .filter(|e| self.nodes.contains_key(&e.author) && self.root_of(&e.author) == root)
+            .find(|e| e.author == root || self.transferable(&e.author))
+            .map_or_else(|| root.to_string(), |e| e.author.clone())
     }
 
     fn root_of<'a>(&'a self, mut name: &'a str) -> &'a str {

@@ -57,7 +57,12 @@ pub fn run(
                         while let Some(item) = events.next().await {
                             let mut item = item?;
                             inner.record(&item).await?;
+                            // Shown, never acted on: the inner run's escalation ends its own
+                            // loop, not the caller's; its state comes back once, through
+                            // `finish` (ADK forwards only the state delta).
                             item.store = false;
+                            let transfer = item.event.actions.transfer_to_agent.take();
+                            item.event.actions = EventActions { transfer_to_agent: transfer, ..Default::default() };
                             if ctx.channel != Channel::Hidden {
                                 item.channel = Channel::Thought;
                             } else {
@@ -104,7 +109,9 @@ pub fn run(
     }
 }
 
-fn merge_actions(into: &mut EventActions, from: EventActions) {
+/// Merges one callback's or tool's actions into the round's (state key by key, the latest
+/// transfer, any escalation).
+pub(super) fn merge_actions(into: &mut EventActions, from: EventActions) {
     crate::session::state::apply_keep_nulls(&mut into.state_delta, &from.state_delta);
     if from.transfer_to_agent.is_some() {
         into.transfer_to_agent = from.transfer_to_agent;

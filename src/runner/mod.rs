@@ -15,6 +15,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
 
 use crate::agent::context::{Budget, ClientInput, Invocation};
+use crate::agent::resume::{Pause, ResumePoint};
 use crate::agent::{AgentSet, InvocationContext, RunError, run_agent};
 use crate::config::RuntimeSettings;
 use crate::event::{Content, Event, Part};
@@ -74,19 +75,32 @@ impl Runner {
                 Err(error) => return Err(error.into()),
             },
         };
-        let agent_name = run.agents.agent_to_run(root, &session.events);
+        let input_content = new_input(&run.request.messages);
+        // A turn that brings client tool results resumes the invocation that asked for them,
+        // at the agent that made the call (ADK); any other turn goes to the agent that answered
+        // last, if it may.
+        let resume = input_content
+            .as_ref()
+            .map(ResumePoint::result_ids)
+            .filter(|ids| !ids.is_empty())
+            .and_then(|ids| ResumePoint::find(&session.events, &ids))
+            .filter(|point| run.agents.get(&point.caller).is_some());
+        let agent_name = match &resume {
+            Some(point) if point.checkpoints.is_empty() => point.caller.clone(),
+            Some(_) => root.clone(),
+            None => run.agents.agent_to_run(root, &session.events),
+        };
         let agent = run
             .agents
             .get(&agent_name)
             .ok_or_else(|| RunError::Agent(format!("agent '{agent_name}' is not loaded")))?;
         let invocation_id = format!("inv_{}", crate::ids::random_hex(16));
-        if let Some(content) = new_input(&run.request.messages) {
+        if let Some(content) = input_content {
             let event = Event::new(&invocation_id, "user").with_content(content);
             self.sessions.append_event(&mut session, event).await?;
         }
         tracing::debug!(agent = %agent_name, session = %key.id, "agent run starts");
         let input = ClientInput::from_request(run.request, run.model.clone());
-        let client_tools = input.tool_names.clone();
         let include_usage = run.request.include_usage() || !run.request.is_stream();
         let invocation = Arc::new(Invocation {
             id: invocation_id,
@@ -97,6 +111,7 @@ impl Runner {
             facts: run.facts.clone(),
             budget: Arc::new(Budget::new(self.limits.clone())),
             input,
+            pause: Pause::resuming(resume),
         });
         let mut events = run_agent(agent, InvocationContext::new(invocation.clone()));
         let mut bridge = EventRenderer::new(
@@ -104,8 +119,7 @@ impl Runner {
             &crate::ids::completion_id(),
             crate::ids::unix_now(),
             run.model.as_deref().unwrap_or(root),
-        )
-        .with_client_tools(client_tools);
+        );
         let facts = run.facts.clone();
         Ok(Box::pin(async_stream::stream! {
             while let Some(item) = events.next().await {

@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::event::{Event, Part};
+use crate::event::{Content, Event, Part};
 pub use crate::wire::ReasoningMode;
 use crate::wire::{ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
 
@@ -46,12 +46,9 @@ pub struct EventRenderer {
     last_thought_author: Option<String>,
     client_tool_calls: u32,
     usage: Option<Usage>,
-    /// Names of the tools the client sent: calls to them go to the client as `tool_calls`, all
-    /// other tool calls are the proxy's own and show as reasoning lines.
-    client_tools: std::collections::HashSet<String>,
-    /// Authors whose partial events were rendered since their last complete event: that complete
-    /// event repeats the streamed text, which must not reach the client twice.
-    streamed: std::collections::HashSet<String>,
+    /// Per author, the text of the partial events rendered since its last complete event: that
+    /// complete event repeats it, which must not reach the client twice — only what differs.
+    streamed: std::collections::HashMap<String, String>,
     finish_reason: Option<&'static str>,
     /// The event (model response) that wrote the answer last, and whether that text ended in
     /// whitespace: a new response's answer text starts a new paragraph instead of running on.
@@ -70,16 +67,10 @@ impl EventRenderer {
             last_thought_author: None,
             client_tool_calls: 0,
             usage: None,
-            client_tools: Default::default(),
             streamed: Default::default(),
             finish_reason: None,
             last_answer: None,
         }
-    }
-
-    pub fn with_client_tools(mut self, names: impl IntoIterator<Item = String>) -> Self {
-        self.client_tools = names.into_iter().collect();
-        self
     }
 
     /// Ends the answer with `finish_reason: "length"`: the run stopped at a limit.
@@ -98,13 +89,17 @@ impl EventRenderer {
                 .max(usage.prompt_tokens + usage.completion_tokens);
         }
         let mut out = Vec::new();
-        let repeats_stream = if event.partial {
-            self.streamed.insert(event.author.clone());
-            false
+        let already_streamed = if event.partial {
+            let text = event.content.iter().map(Content::joined_text);
+            self.streamed
+                .entry(event.author.clone())
+                .or_default()
+                .extend(text);
+            None
         } else {
             self.streamed.remove(&event.author)
         };
-        let client_call = |part: &Part| matches!(part, Part::ToolCall { name, .. } if self.client_tools.contains(name));
+        let client_call = |part: &Part| matches!(part, Part::ToolCall { id, .. } if event.client_call_ids.contains(id));
         if channel == Channel::Hidden {
             // Hidden work stays hidden, except a call the client has to run itself.
             let calls: Vec<Part> = event
@@ -136,9 +131,24 @@ impl EventRenderer {
         let Some(content) = &event.content else {
             return out;
         };
+        if let Some(streamed) = &already_streamed {
+            // The complete event repeats what streamed; only a change (an `after_model` callback
+            // replaced the text) is rendered: the rest of an extended text, or the new text as a
+            // correction, since what a client has shown cannot be taken back.
+            let complete = content.joined_text();
+            let change = match complete.strip_prefix(streamed.as_str()) {
+                Some(rest) => rest.to_string(),
+                None => format!("\n\n---\n**Correction:** {complete}"),
+            };
+            match channel {
+                _ if change.is_empty() => {}
+                Channel::Answer => self.answer(&mut out, &change, &event.id),
+                _ => self.thought(&mut out, &event.author, &change),
+            }
+        }
         for part in &content.parts {
             match (part, channel) {
-                (Part::Reasoning { .. } | Part::Text { .. }, _) if repeats_stream => {}
+                (Part::Reasoning { .. } | Part::Text { .. }, _) if already_streamed.is_some() => {}
                 (Part::Reasoning { text }, _) => self.reasoning(&mut out, text),
                 (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text, &event.id),
                 (Part::Text { text }, _) => self.thought(&mut out, &event.author, text),
@@ -149,9 +159,7 @@ impl EventRenderer {
                         arguments,
                     },
                     _,
-                ) if self.client_tools.contains(name) => {
-                    self.client_tool_call(&mut out, id, name, arguments)
-                }
+                ) if client_call(part) => self.client_tool_call(&mut out, id, name, arguments),
                 (
                     Part::ToolCall {
                         name, arguments, ..
@@ -453,25 +461,23 @@ mod tests {
 
     #[test]
     fn client_tool_calls_and_hidden_modes() {
-        let mut bridge = EventRenderer::new(ReasoningMode::Hidden, "c", 1, "m")
-            .with_client_tools(["get_weather".to_string()]);
+        let mut bridge = EventRenderer::new(ReasoningMode::Hidden, "c", 1, "m");
         let call = Part::ToolCall {
             id: "call_1".into(),
             name: "get_weather".into(),
             arguments: json!({"city": "Oslo"}),
         };
-        let mut chunks = bridge.render(
-            &event(
-                "a",
-                vec![
-                    Part::Reasoning {
-                        text: "secret".into(),
-                    },
-                    call,
-                ],
-            ),
-            Channel::Answer,
+        let mut asks_client = event(
+            "a",
+            vec![
+                Part::Reasoning {
+                    text: "secret".into(),
+                },
+                call,
+            ],
         );
+        asks_client.client_call_ids = vec!["call_1".into()];
+        let mut chunks = bridge.render(&asks_client, Channel::Answer);
         chunks.extend(bridge.render(&event("b", vec![text("invisible")]), Channel::Hidden));
         chunks.extend(bridge.finish(false));
         let json = serde_json::to_string(&chunks).expect("json");

@@ -240,7 +240,7 @@ impl SessionService for InMemorySessionService {
                                 .map(|e| approximate_size(&e))
                                 .sum();
                         }
-                        kept.state = session.session_scoped_state();
+                        state::apply(&mut kept.state, &appended.session_delta);
                         kept.last_update_time = session.last_update_time;
                         state::apply(
                             stores

@@ -36,6 +36,9 @@ pub struct Session {
 pub struct Appended {
     /// The event as stored (`temp:` keys removed from its delta), or `None` for a partial event.
     pub stored: Option<Event>,
+    /// The session-scoped part of the delta: stores apply it key by key to what they hold, never
+    /// write back this copy's whole state (another request may have changed other keys meanwhile).
+    pub session_delta: Map<String, Value>,
     pub user_delta: Map<String, Value>,
     pub app_delta: Map<String, Value>,
 }
@@ -67,18 +70,10 @@ impl Session {
         self.last_update_time = event.timestamp;
         Appended {
             stored: Some(stored),
+            session_delta: split.session,
             user_delta: split.user,
             app_delta: split.app,
         }
-    }
-
-    /// The session-scoped part of the state (what a store keeps per session).
-    pub fn session_scoped_state(&self) -> Map<String, Value> {
-        self.state
-            .iter()
-            .filter(|(k, _)| state::scope_of(k) == state::Scope::Session)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 }
 

@@ -253,21 +253,38 @@ impl SessionService for SqliteSessionService {
             session.user_id.clone(),
             session.id.clone(),
         );
-        let session_state = Value::Object(session.session_scoped_state()).to_string();
         let update_time = session.last_update_time;
-        let (user_delta, app_delta) = (appended.user_delta, appended.app_delta);
+        let (session_delta, user_delta, app_delta) = (
+            appended.session_delta,
+            appended.user_delta,
+            appended.app_delta,
+        );
         self.run(move |conn| {
             let event_json = serde_json::to_string(&stored).map_err(|e| SessionError::Store(e.to_string()))?;
             let tx = conn.transaction().map_err(db_error)?;
-            let updated = tx
-                .execute(
-                    "UPDATE sessions SET state = ?4, update_time = ?5 WHERE app_name = ?1 AND user_id = ?2 AND id = ?3",
-                    params![app, user, id, session_state, update_time],
+            // The delta is applied to the stored state inside the transaction: a concurrent
+            // request's keys stay (writing this request's snapshot back would erase them).
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM sessions WHERE app_name = ?1 AND user_id = ?2 AND id = ?3",
+                    params![app, user, id],
+                    |row| row.get(0),
                 )
+                .optional()
                 .map_err(db_error)?;
-            if updated == 0 {
+            let Some(current) = current else {
                 return Err(SessionError::NotFound(id.to_string()));
-            }
+            };
+            let mut session_state = serde_json::from_str::<Value>(&current)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            state::apply(&mut session_state, &session_delta);
+            tx.execute(
+                "UPDATE sessions SET state = ?4, update_time = ?5 WHERE app_name = ?1 AND user_id = ?2 AND id = ?3",
+                params![app, user, id, Value::Object(session_state).to_string(), update_time],
+            )
+            .map_err(db_error)?;
             tx.execute(
                 "INSERT INTO events (app_name, user_id, session_id, seq, event)
                  VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events
