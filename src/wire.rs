@@ -205,7 +205,11 @@ pub struct ToolCallDelta {
 pub struct FunctionDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_arguments_text"
+    )]
     pub arguments: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -294,6 +298,26 @@ pub struct ToolCall {
     pub extra: Map<String, Value>,
 }
 
+/// Tool-call arguments are JSON text in OpenAI's format; some servers send the object itself.
+/// Either way the proxy holds text, so clients get the format their SDK parses.
+fn arguments_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+fn optional_arguments_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => Some(text),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    })
+}
+
 fn function_kind() -> String {
     "function".to_string()
 }
@@ -302,7 +326,7 @@ fn function_kind() -> String {
 pub struct FunctionCall {
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "arguments_text")]
     pub arguments: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

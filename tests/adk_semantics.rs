@@ -456,3 +456,55 @@ fn an_agent_named_user_is_refused_naming_file_and_field() {
     assert!(error.contains("name"), "{error}");
     assert!(error.contains("reserved"), "{error}");
 }
+
+/// An agent whose model streams tool calls the way llama.cpp's server does (id, type and the
+/// whole name repeated in every fragment) runs its tool: the name is not `current_timecurrent_time`.
+#[tokio::test]
+async fn an_agent_on_a_llama_cpp_style_server_runs_its_tool() {
+    let fragment = |arguments: &str| {
+        Step::Data(chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call__0_current_time_cmpl-9", "type": "function",
+                "function": {"name": "current_time", "arguments": arguments}}]}),
+            None,
+        ))
+    };
+    let up = FakeUpstream::start(script(vec![
+        Reply::Sse(vec![
+            Step::Data(chunk(json!({"role": "assistant", "content": null}), None)),
+            fragment("{\"timezone\":"),
+            fragment(" \"UTC\"}"),
+            Step::Data(chunk(json!({}), Some("tool_calls"))),
+            Step::Data("[DONE]".into()),
+        ]),
+        text_reply("It is noon.", 1, 1),
+    ]))
+    .await;
+    let root = project("llama-tools", &[ASSISTANT]);
+    let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
+    let sse = read_sse(
+        chat(
+            &proxy,
+            json!({"model": "assistant", "messages": user("time?"), "stream": true}),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(sse.content(), "It is noon.");
+    let requests = up.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
+    let call = &messages[messages.len() - 2]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "current_time");
+    assert_eq!(call["function"]["arguments"], "{\"timezone\":\"UTC\"}");
+    let result = messages.last().expect("tool result");
+    assert!(
+        result["content"]
+            .as_str()
+            .is_some_and(|t| !t.contains("unknown tool")),
+        "{result}"
+    );
+}

@@ -72,6 +72,25 @@ fn script(req: &Recorded) -> Reply {
             Step::Data(chunk(json!({}), Some("tool_calls"))),
             Step::Data("[DONE]".into()),
         ]),
+        // llama.cpp's server (chatml-function-calling) repeats id, type and the whole name in
+        // every fragment; the proxy sends them once.
+        ("llama", true) => {
+            let fragment = |arguments: &str| {
+                Step::Data(chunk(
+                    json!({"tool_calls": [{"index": 0, "id": "call__0_get_weather_cmpl-1",
+                        "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]}),
+                    None,
+                ))
+            };
+            Reply::Sse(vec![
+                Step::Data(chunk(json!({"role": "assistant", "content": null}), None)),
+                fragment("{\"city\":"),
+                fragment(" \"Oslo\""),
+                fragment("}"),
+                Step::Data(chunk(json!({}), Some("tool_calls"))),
+                Step::Data("[DONE]".into()),
+            ])
+        }
         ("tools", false) => Reply::json(completion(
             json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_abc", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]}),
             "tool_calls",

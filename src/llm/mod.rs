@@ -16,6 +16,7 @@ pub mod reasoning_memory;
 pub mod registry;
 pub mod resilience;
 pub mod sse;
+pub mod tool_call_fragments;
 pub mod usage_estimate;
 
 use std::future::Future;

@@ -2,12 +2,14 @@
 //!
 //! Upstreams differ in small ways that break strict clients: some omit `role` in the first
 //! delta, some vary `created` between chunks, some glue `usage` onto the last choice chunk even
-//! when the client asked for a separate usage chunk. [`normalize`] fixes these so that what the
+//! when the client asked for a separate usage chunk, some repeat a tool call's name in every
+//! fragment (`tool_call_fragments`). [`normalize`] fixes these so that what the
 //! client sees follows the fidelity rules (docs/ARCHITECTURE.md, "Fidelity rules") whatever the
 //! upstream did.
 
 use futures_util::StreamExt;
 
+use super::tool_call_fragments::ToolCallFragments;
 use super::usage_estimate;
 use crate::llm::ChunkStream;
 use crate::observe::RequestFacts;
@@ -15,6 +17,7 @@ use crate::wire::{ChatChunk, Usage};
 
 /// Wraps a chunk stream so that:
 /// - the first chunk with choices carries `delta.role = "assistant"`;
+/// - each tool call's id, type and name come once, then argument fragments;
 /// - `id`, `created` and `model` are those of the first chunk throughout;
 /// - with `include_usage`, usage arrives in its own final chunk with `choices: []`;
 /// - when the upstream reported no usage by its clean end, an estimate stands in
@@ -33,6 +36,7 @@ pub fn normalize(
         let mut usage_seen = false;
         let mut answer_bytes = 0usize;
         let mut pending_usage: Option<Usage> = None;
+        let mut tool_calls = ToolCallFragments::default();
         while let Some(item) = upstream.next().await {
             let mut chunk = match item {
                 Ok(chunk) => chunk,
@@ -66,6 +70,7 @@ pub fn normalize(
                 }
                 role_sent = true;
             }
+            tool_calls.fix(&mut chunk);
             usage_seen |= chunk.usage.is_some();
             answer_bytes += usage_estimate::answer_bytes(&chunk);
             if include_usage && chunk.usage.is_some() {

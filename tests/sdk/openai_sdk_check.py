@@ -63,6 +63,15 @@ whole = client.chat.completions.create(model="tools", messages=[{"role": "user",
 tool_call = whole.choices[0].message.tool_calls[0]
 check(tool_call.id == "call_abc" and tool_call.function.arguments == '{"city":"Oslo"}', f"non-stream tool call: {whole}")
 
+# a llama.cpp-style upstream repeats the name in every fragment; the SDK's own accumulator
+# (the stream helper) must still see one name
+with client.chat.completions.stream(model="llama", messages=[{"role": "user", "content": "weather?"}], tools=tools) as s:
+    final = s.get_final_completion()
+llama_call = final.choices[0].message.tool_calls[0]
+check(llama_call.function.name == "get_weather", f"accumulated name: {llama_call.function.name!r}")
+check(llama_call.function.arguments == '{"city": "Oslo"}', f"accumulated arguments: {llama_call.function.arguments!r}")
+check(llama_call.id == "call__0_get_weather_cmpl-1", f"accumulated id: {llama_call.id!r}")
+
 # reasoning_content arrives in the delta's extra fields
 reasoning = ""
 content = ""
