@@ -102,6 +102,10 @@ pub struct Event {
     /// replay never guess from names (ADK's `long_running_tool_ids`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_call_ids: Vec<String>,
+    /// Its text went to the client as the answer (`content`), so the client's copy of the chat
+    /// holds it: the next turns match their messages to the session by it (`agent::replay`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shown_as_answer: bool,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
 }
@@ -118,6 +122,7 @@ impl Event {
             actions: EventActions::default(),
             usage: None,
             client_call_ids: Vec::new(),
+            shown_as_answer: false,
             timestamp: now_secs(),
         }
     }

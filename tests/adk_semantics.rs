@@ -508,3 +508,107 @@ async fn an_agent_on_a_llama_cpp_style_server_runs_its_tool() {
         "{result}"
     );
 }
+
+/// Turn 1 runs a server-side tool; turn 2 (the client's plain history, its own copy of the
+/// answer) gives the model that call and its result where they happened. `replay: none` is the
+/// client's history alone; an edited answer gets nothing; a client that kept the proxy's tool
+/// calls gets them once, never run again.
+#[tokio::test]
+async fn earlier_turns_tool_work_is_replayed_before_the_answer_it_led_to() {
+    for (replay, edited, kept_calls) in [
+        ("all", false, false),
+        ("none", false, false),
+        ("all", true, false),
+        ("all", false, true),
+    ] {
+        let up = FakeUpstream::start(script(vec![
+            tool_call_reply(
+                &[("c1", "current_time", json!({"timezone": "Asia/Tokyo"}))],
+                1,
+                1,
+            ),
+            text_reply("It is noon in Tokyo.", 1, 1),
+            text_reply("Still noon.", 1, 1),
+        ]))
+        .await;
+        let root = project("replay", &[ASSISTANT]);
+        let extra = format!("runtime:\n  replay: {replay}\n");
+        let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, &extra)).await;
+        let headers = [("X-Session-Id", "replay-1")];
+        let first = read_sse(
+            chat(
+                &proxy,
+                json!({"model": "assistant", "messages": user("time in Tokyo?"), "stream": true}),
+                &headers,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(first.content(), "It is noon in Tokyo.");
+
+        let answer = if edited {
+            "I wrote this reply myself instead."
+        } else {
+            // Open WebUI sends the answer back without the reasoning it showed.
+            "It is noon in Tokyo.\n"
+        };
+        let mut messages = vec![json!({"role": "user", "content": "time in Tokyo?"})];
+        if kept_calls {
+            messages.push(
+                json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1",
+                "type": "function", "function": {"name": "current_time",
+                "arguments": "{\"timezone\":\"Asia/Tokyo\"}"}}]}),
+            );
+            messages.push(
+                json!({"role": "tool", "tool_call_id": "c1", "content": "{\"time\":\"12:00\"}"}),
+            );
+        }
+        messages.push(json!({"role": "assistant", "content": answer}));
+        messages.push(json!({"role": "user", "content": "and now?"}));
+        let second = read_sse(
+            chat(
+                &proxy,
+                json!({"model": "assistant", "messages": messages, "stream": true}),
+                &headers,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            second.content(),
+            "Still noon.",
+            "{replay} {edited} {kept_calls}"
+        );
+        let requests = up.requests();
+        assert_eq!(requests.len(), 3);
+        let sent = requests[2].body["messages"]
+            .as_array()
+            .expect("messages")
+            .clone();
+        let roles: Vec<&str> = sent.iter().filter_map(|m| m["role"].as_str()).collect();
+        let case = format!("replay={replay} edited={edited} kept={kept_calls}: {sent:?}");
+        if replay == "all" && !edited {
+            assert_eq!(
+                roles,
+                ["system", "user", "assistant", "tool", "assistant", "user"],
+                "{case}"
+            );
+            assert_eq!(sent[2]["tool_calls"][0]["id"], "c1", "{case}");
+            assert_eq!(
+                sent[2]["tool_calls"][0]["function"]["name"], "current_time",
+                "{case}"
+            );
+            assert_eq!(sent[3]["tool_call_id"], "c1", "{case}");
+            if !kept_calls {
+                let result = sent[3]["content"].as_str().expect("result text");
+                assert!(
+                    result.contains("Asia/Tokyo") && result.contains("date"),
+                    "{case}"
+                );
+            }
+            assert_eq!(sent[4]["content"], answer, "the client's own copy stays");
+        } else {
+            assert_eq!(roles, ["system", "user", "assistant", "user"], "{case}");
+        }
+    }
+}

@@ -81,6 +81,7 @@ pub async fn start(
         tools: Vec::new(),
         tool_names: Default::default(),
         model: outer.input.model.clone(),
+        replay: Default::default(),
     };
     let inner = Arc::new(Invocation {
         id: format!("inv_{}", crate::ids::random_hex(16)),

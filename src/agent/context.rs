@@ -74,6 +74,8 @@ pub struct ClientInput {
     pub tool_names: HashSet<String>,
     /// The model the client asked for when it is not an agent's name (default agent).
     pub model: Option<String>,
+    /// Earlier turns' steps the client never saw, by the message they go before.
+    pub replay: super::replay::Replay,
 }
 
 impl ClientInput {
@@ -98,6 +100,7 @@ impl ClientInput {
             tools,
             tool_names,
             model,
+            replay: Default::default(),
         }
     }
 }
@@ -127,10 +130,19 @@ impl Invocation {
         }
         let mut session = self.session.lock().await;
         match &self.store {
-            Some(store) => store
-                .append_event(&mut session, emitted.event.clone())
-                .await
-                .map_err(RunError::from),
+            Some(store) => {
+                let mut event = emitted.event.clone();
+                event.shown_as_answer = emitted.channel == crate::runner::render::Channel::Answer
+                    && event.content.as_ref().is_some_and(|c| {
+                        c.parts
+                            .iter()
+                            .any(|p| matches!(p, crate::event::Part::Text { .. }))
+                    });
+                store
+                    .append_event(&mut session, event)
+                    .await
+                    .map_err(RunError::from)
+            }
             None => {
                 session.append(&emitted.event);
                 Ok(())

@@ -3,13 +3,15 @@
 //!
 //! The client's `messages` are the history: chat clients resend the whole conversation every
 //! turn, so earlier turns come from there and the session adds only what the client never saw —
-//! this invocation's steps. An agent's own steps become assistant and tool messages; other
+//! earlier turns' server-side steps, put back before the answers they led to (`replay`), and
+//! this invocation's steps after the client's messages. An agent's own steps become assistant and tool messages; other
 //! agents' steps are rewritten as user-side context ("For context: [planner] said: …"), as ADK
 //! does, so a model never mistakes another agent's words or tool calls for its own.
 
 use serde_json::{Map, Value, json};
 
 use super::config::IncludeContents;
+use super::replay::Replay;
 use crate::event::{Event, Part};
 use crate::wire::Message;
 
@@ -18,6 +20,7 @@ pub fn build(
     system: Option<String>,
     include: IncludeContents,
     client: &[Message],
+    replay: &Replay,
     events: &[Event],
 ) -> Vec<Message> {
     let mut out = Vec::with_capacity(client.len() + events.len() + 1);
@@ -26,7 +29,14 @@ pub fn build(
     }
     let mut events = events;
     match include {
-        IncludeContents::Default => out.extend(client.iter().cloned()),
+        IncludeContents::Default => {
+            for (index, message) in client.iter().enumerate() {
+                for step in replay.before(index) {
+                    push_event(&mut out, agent, step);
+                }
+                out.push(message.clone());
+            }
+        }
         IncludeContents::None => {
             // Only the current turn, which starts (ADK) at the latest user message or the
             // latest reply of another agent, whichever is newer: the events are newer than
@@ -44,13 +54,18 @@ pub fn build(
         }
     }
     for event in events {
-        if event.author == agent {
-            own_event(&mut out, event);
-        } else {
-            foreign_event(&mut out, event);
-        }
+        push_event(&mut out, agent, event);
     }
     out
+}
+
+/// An agent's own step as its assistant and tool messages; another agent's as context.
+fn push_event(out: &mut Vec<Message>, agent: &str, event: &Event) {
+    if event.author == agent {
+        own_event(out, event);
+    } else {
+        foreign_event(out, event);
+    }
 }
 
 fn message(value: Value) -> Message {
@@ -161,6 +176,7 @@ mod tests {
             Some("Be brief.".into()),
             IncludeContents::Default,
             &client,
+            &Replay::default(),
             &[plan, call, result],
         );
         let roles: Vec<&str> = messages.iter().map(Message::role).collect();
@@ -183,12 +199,26 @@ mod tests {
             message(json!({"role": "assistant", "content": "old answer"})),
             message(json!({"role": "user", "content": "new"})),
         ];
-        let alone = build("writer", None, IncludeContents::None, &client, &[]);
+        let alone = build(
+            "writer",
+            None,
+            IncludeContents::None,
+            &client,
+            &Replay::default(),
+            &[],
+        );
         assert_eq!(alone.len(), 1);
         assert_eq!(alone[0].text().as_deref(), Some("new"));
 
         let plan = Event::new("i", "planner").with_content(Content::text("model", "1. greet"));
-        let after_plan = build("writer", None, IncludeContents::None, &client, &[plan]);
+        let after_plan = build(
+            "writer",
+            None,
+            IncludeContents::None,
+            &client,
+            &Replay::default(),
+            &[plan],
+        );
         assert_eq!(after_plan.len(), 1, "the planner's reply starts the turn");
         assert_eq!(
             after_plan[0].text().as_deref(),

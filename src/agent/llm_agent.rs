@@ -137,6 +137,7 @@ impl LlmAgent {
             system,
             self.include_contents,
             &input.messages,
+            &input.replay,
             &events,
         );
         let mut extra = input.params.clone();

@@ -13,6 +13,7 @@ pub mod context;
 pub mod history;
 pub mod instruction;
 pub mod llm_agent;
+pub mod replay;
 pub mod resume;
 pub mod set;
 pub mod tool_round;

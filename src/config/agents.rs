@@ -40,6 +40,13 @@ pub struct RuntimeSettings {
     /// Rounds of server-side tool calls one request may make.
     pub max_tool_rounds: u32,
     pub tool_timeout_secs: f64,
+    /// What of earlier turns' server-side work goes back into the model's history.
+    pub replay: ReplayMode,
+    /// Estimated tokens (bytes / 4) the replayed steps of one model call may take; the oldest
+    /// steps are dropped first.
+    pub replay_max_tokens: usize,
+    /// A replayed tool result longer than this (bytes of its JSON) is cut, with a marker.
+    pub replay_max_result_bytes: usize,
 }
 
 impl Default for RuntimeSettings {
@@ -48,9 +55,27 @@ impl Default for RuntimeSettings {
             max_llm_calls: 25,
             max_tool_rounds: 10,
             tool_timeout_secs: 30.0,
+            replay: ReplayMode::All,
+            replay_max_tokens: 8000,
+            replay_max_result_bytes: 4000,
         }
     }
 }
+
+/// `runtime.replay`: the steps of earlier turns that the client never saw (its messages hold
+/// only the answers) and that are put back into the model's history where they happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Server-side tool calls with their results, other agents' turns, transfers.
+    #[default]
+    All,
+    /// Only server-side tool calls with their results.
+    Tools,
+    /// Nothing: the client's messages are the whole history.
+    None,
+}
+
+settings_enum!(ReplayMode { "all" => All, "tools" => Tools, "none" => None });
 
 impl RuntimeSettings {
     pub fn tool_timeout(&self) -> Duration {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use crate::auth::{AuthSettings, KeySettings};
 pub use agents::{
-    AgentSettings, ReasoningSettings, RuntimeSettings, SessionSettings, SessionStore,
+    AgentSettings, ReasoningSettings, ReplayMode, RuntimeSettings, SessionSettings, SessionStore,
 };
 pub use backends::{Backend, CacheSettings, CacheWhen, LimitSettings, RedisSettings};
 pub use error::ConfigError;

@@ -43,7 +43,7 @@ fn text_bytes(content: Option<&Value>) -> usize {
 }
 
 /// Approximate bytes of a JSON value's strings and keys (a tool declaration).
-fn json_bytes(value: &Value) -> usize {
+pub fn json_bytes(value: &Value) -> usize {
     match value {
         Value::String(s) => s.len(),
         Value::Array(items) => items.iter().map(json_bytes).sum(),

@@ -15,6 +15,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
 
 use crate::agent::context::{Budget, ClientInput, Invocation};
+use crate::agent::replay::Replay;
 use crate::agent::resume::{Pause, ResumePoint};
 use crate::agent::{AgentSet, InvocationContext, RunError, run_agent};
 use crate::config::RuntimeSettings;
@@ -29,9 +30,10 @@ use render::{Channel, EventRenderer, ReasoningMode};
 /// Chunks of one run; an `Err` ends it (before the first chunk it is still an HTTP error).
 pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Send>>;
 
-/// Events of a session a turn loads: enough to find the agent that answered last (earlier turns
-/// come from the client's messages).
-const RECENT_EVENTS: usize = 100;
+/// Events of a session a turn loads: enough to find the agent that answered last and to replay
+/// the recent turns' server-side steps (older turns come from the client's messages alone; the
+/// replay budget would drop their steps first anyway).
+const RECENT_EVENTS: usize = 300;
 
 pub struct Runner {
     pub sessions: Arc<dyn SessionService>,
@@ -100,7 +102,13 @@ impl Runner {
             self.sessions.append_event(&mut session, event).await?;
         }
         tracing::debug!(agent = %agent_name, session = %key.id, "agent run starts");
-        let input = ClientInput::from_request(run.request, run.model.clone());
+        let mut input = ClientInput::from_request(run.request, run.model.clone());
+        input.replay = Replay::plan(
+            &input.messages,
+            &session.events,
+            &invocation_id,
+            &self.limits,
+        );
         let include_usage = run.request.include_usage() || !run.request.is_stream();
         let invocation = Arc::new(Invocation {
             id: invocation_id,

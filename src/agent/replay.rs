@@ -1,0 +1,482 @@
+//! Earlier turns' server-side work, put back into the model's history.
+//!
+//! A chat client keeps only what it was shown: the answers. What a server-side tool returned in
+//! turn 1 (a fetched page, a file, an MCP result), what other agents said, which agent took
+//! over — all of that is in the session and nowhere in the client's messages, so in turn 2 the
+//! model cannot answer "what did that page say?". ADK's own clients get the session's events as
+//! the history; this module gives the same to clients that resend their copy of the chat.
+//!
+//! How a turn is found: each assistant message of the client is matched to one earlier
+//! invocation of the session, in order, by
+//! 1. the ids of client tool calls it carries (a paused turn), else
+//! 2. its text against the text that invocation showed as the answer (events marked
+//!    `shown_as_answer`), else against any one text of it (a loop's result is a copy of a step).
+//!
+//! Texts are compared after removing reasoning markup (`<think>` blocks, `<details>` blocks:
+//! Open WebUI strips or folds reasoning) and collapsing whitespace: equal, or one containing the
+//! other at 80 % of its length, or 80 % of their words shared (stream stages may rewrite a few
+//! words). A message that matches nothing (edited, written by the user, from another tool) gets
+//! nothing: history is never invented. Matching moves forward only, so a later turn never pulls
+//! steps from before an earlier match.
+//!
+//! What is put back before the matched message: that invocation's other steps in order —
+//! server-side tool calls with their results, other agents' texts and transfers (`replay: all`)
+//! or only the tool calls with results (`replay: tools`). Parts the client already holds are left
+//! out by id (its own tool calls; the proxy's calls a client kept as `tool_calls` + `tool`
+//! messages, as Responses-API clients do — those are recognised, never run again, never taken
+//! for client tools). A tool call and its result are one unit; when the units exceed
+//! `runtime.replay_max_tokens` (estimated as bytes / 4) the oldest go first, and a result longer
+//! than `runtime.replay_max_result_bytes` is cut with a marker.
+//!
+//! Cost: one pass over the client's messages and the loaded events, one normalised string per
+//! assistant message and answer; word sets are built only when exact comparison fails.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::config::{ReplayMode, RuntimeSettings};
+use crate::event::{Event, Part};
+use crate::wire::Message;
+
+/// Steps to put back, by the client message they go before.
+#[derive(Debug, Default, Clone)]
+pub struct Replay {
+    inserts: HashMap<usize, Vec<Event>>,
+}
+
+impl Replay {
+    /// The steps to put before client message `index`, oldest first.
+    pub fn before(&self, index: usize) -> &[Event] {
+        self.inserts.get(&index).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inserts.is_empty()
+    }
+
+    /// Plans the replay for one request: `events` are the session's loaded events, `current`
+    /// the id of the invocation this request runs (its events are not history).
+    pub fn plan(
+        messages: &[Message],
+        events: &[Event],
+        current: &str,
+        limits: &RuntimeSettings,
+    ) -> Self {
+        if limits.replay == ReplayMode::None || events.is_empty() {
+            return Self::default();
+        }
+        let invocations = past_invocations(events, current);
+        if invocations.is_empty() {
+            return Self::default();
+        }
+        let client_ids = client_tool_call_ids(messages);
+        let mut matched: Vec<(usize, Vec<Event>)> = Vec::new();
+        let mut cursor = 0;
+        for (index, message) in messages.iter().enumerate() {
+            if message.role() != "assistant" {
+                continue;
+            }
+            let found = (cursor..invocations.len())
+                .find_map(|i| match_turn(message, &invocations[i]).map(|m| (i, m)));
+            let Some((i, answer)) = found else {
+                continue;
+            };
+            cursor = i + 1;
+            let steps = steps_of(&invocations[i], &answer, &client_ids, limits);
+            if !steps.is_empty() {
+                matched.push((index, steps));
+            }
+        }
+        within_budget(&mut matched, limits.replay_max_tokens);
+        Self {
+            inserts: matched.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
+        }
+    }
+}
+
+/// The complete, non-user events of every earlier invocation, grouped, oldest first.
+fn past_invocations<'a>(events: &'a [Event], current: &str) -> Vec<Vec<&'a Event>> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut groups: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for event in events {
+        if event.partial || event.author == "user" || event.invocation_id == current {
+            continue;
+        }
+        let id = event.invocation_id.as_str();
+        let group = groups.entry(id).or_default();
+        if group.is_empty() {
+            order.push(id);
+        }
+        group.push(event);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| groups.remove(id))
+        .collect()
+}
+
+/// Every tool-call id the client's messages carry (assistant `tool_calls`, `tool` results).
+fn client_tool_call_ids(messages: &[Message]) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for message in messages {
+        for call in message.tool_calls().into_iter().flatten() {
+            if let Some(id) = call.get("id").and_then(Value::as_str) {
+                ids.insert(id.to_string());
+            }
+        }
+        if let Some(id) = message.0.get("tool_call_id").and_then(Value::as_str) {
+            ids.insert(id.to_string());
+        }
+    }
+    ids
+}
+
+/// Which events of a matched turn the client holds the text of.
+enum Answer {
+    /// The events shown as the answer (their text is in the client's message).
+    Shown,
+    /// One event (by position) whose text is the client's message.
+    Event(usize),
+    /// A paused turn: the client holds its tool calls and the text with them.
+    ClientCalls(usize),
+}
+
+fn match_turn(message: &Message, turn: &[&Event]) -> Option<Answer> {
+    let ids: Vec<&str> = message
+        .tool_calls()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("id").and_then(Value::as_str))
+        .collect();
+    if !ids.is_empty() {
+        let position = turn.iter().position(|e| {
+            e.client_call_ids
+                .iter()
+                .any(|id| ids.contains(&id.as_str()))
+        });
+        if let Some(position) = position {
+            return Some(Answer::ClientCalls(position));
+        }
+    }
+    let text = normalize(&message.text().unwrap_or_default());
+    if text.is_empty() {
+        return None;
+    }
+    let shown: String = turn
+        .iter()
+        .filter(|e| e.shown_as_answer)
+        .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !shown.is_empty() && similar(&text, &normalize(&shown)) {
+        return Some(Answer::Shown);
+    }
+    turn.iter()
+        .rposition(|e| {
+            e.content
+                .as_ref()
+                .map(|c| c.joined_text())
+                .is_some_and(|t| !t.trim().is_empty() && similar(&text, &normalize(&t)))
+        })
+        .map(Answer::Event)
+}
+
+/// The steps of a matched turn the client never saw, ready to render.
+fn steps_of(
+    turn: &[&Event],
+    answer: &Answer,
+    client_ids: &HashSet<String>,
+    limits: &RuntimeSettings,
+) -> Vec<Event> {
+    let mut steps = Vec::new();
+    for (position, event) in turn.iter().enumerate() {
+        let Some(content) = &event.content else {
+            continue;
+        };
+        let client_has_text = match answer {
+            Answer::Shown => event.shown_as_answer,
+            Answer::Event(at) | Answer::ClientCalls(at) => *at == position,
+        };
+        let parts: Vec<Part> = content
+            .parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Reasoning { .. } => None,
+                Part::Text { .. } if client_has_text || limits.replay == ReplayMode::Tools => None,
+                Part::Text { text } if text.trim().is_empty() => None,
+                Part::ToolCall { id, .. } | Part::ToolResult { id, .. }
+                    if client_ids.contains(id) || event.client_call_ids.contains(id) =>
+                {
+                    None
+                }
+                Part::ToolResult { id, name, response } => Some(Part::ToolResult {
+                    id: id.clone(),
+                    name: name.clone(),
+                    response: shortened(response, limits.replay_max_result_bytes),
+                }),
+                other => Some(other.clone()),
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let mut step = (*event).clone();
+        step.content = Some(crate::event::Content {
+            role: content.role.clone(),
+            parts,
+        });
+        steps.push(step);
+    }
+    steps
+}
+
+/// A tool result cut to `max` bytes of JSON, with a marker saying so.
+fn shortened(response: &Value, max: usize) -> Value {
+    let text = match response {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() <= max {
+        return response.clone();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Value::String(format!(
+        "{}… [shortened by the proxy: {} more bytes]",
+        &text[..cut],
+        text.len() - cut
+    ))
+}
+
+/// Drops the oldest units (a tool call with its results, or one other step) until the estimated
+/// tokens fit.
+fn within_budget(matched: &mut [(usize, Vec<Event>)], max_tokens: usize) {
+    let cost = |e: &Event| -> usize {
+        e.content
+            .iter()
+            .flat_map(|c| &c.parts)
+            .map(|p| match p {
+                Part::Text { text } | Part::Reasoning { text } => text.len(),
+                Part::ToolCall {
+                    name, arguments, ..
+                } => name.len() + crate::llm::usage_estimate::json_bytes(arguments),
+                Part::ToolResult { name, response, .. } => {
+                    name.len() + crate::llm::usage_estimate::json_bytes(response)
+                }
+            })
+            .sum::<usize>()
+            / 4
+            + 4
+    };
+    let mut total: usize = matched.iter().flat_map(|(_, s)| s).map(cost).sum();
+    for (_, steps) in matched.iter_mut() {
+        while total > max_tokens && !steps.is_empty() {
+            let unit = unit_len(steps);
+            for step in steps.drain(..unit) {
+                total = total.saturating_sub(cost(&step));
+            }
+        }
+        if total <= max_tokens {
+            break;
+        }
+    }
+}
+
+/// How many leading steps form one unit: a tool call together with the results after it.
+fn unit_len(steps: &[Event]) -> usize {
+    let has = |e: &Event, call: bool| {
+        e.content.iter().flat_map(|c| &c.parts).any(|p| match p {
+            Part::ToolCall { .. } => call,
+            Part::ToolResult { .. } => !call,
+            _ => false,
+        })
+    };
+    match steps {
+        [first, second, ..] if has(first, true) && has(second, false) => 2,
+        _ => 1,
+    }
+}
+
+/// Text as compared: reasoning markup removed, whitespace collapsed.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = ["<think>", "<details"]
+            .iter()
+            .filter_map(|tag| rest.find(tag).map(|at| (at, *tag)))
+            .min();
+        let Some((at, tag)) = next else {
+            push_words(&mut out, rest);
+            break;
+        };
+        push_words(&mut out, &rest[..at]);
+        let close = if tag == "<think>" {
+            "</think>"
+        } else {
+            "</details>"
+        };
+        match rest[at..].find(close) {
+            Some(end) => rest = &rest[at + end + close.len()..],
+            None => break,
+        }
+    }
+    out
+}
+
+fn push_words(out: &mut String, text: &str) {
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
+/// The same answer, allowing for small changes (see the module doc).
+fn similar(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.len() * 5 >= long.len() * 4 && long.contains(short) {
+        return true;
+    }
+    let words_a: HashSet<&str> = a.split(' ').collect();
+    let words_b: HashSet<&str> = b.split(' ').collect();
+    let shared = words_a.intersection(&words_b).count();
+    shared * 5 >= words_a.len().max(words_b.len()) * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Content;
+    use serde_json::json;
+
+    fn message(value: Value) -> Message {
+        Message(value.as_object().cloned().unwrap_or_default())
+    }
+
+    fn event(inv: &str, author: &str, parts: Vec<Part>) -> Event {
+        Event::new(inv, author).with_content(Content {
+            role: "model".into(),
+            parts,
+        })
+    }
+
+    fn turn_with_tool(inv: &str, answer: &str, result: Value) -> Vec<Event> {
+        let call = event(
+            inv,
+            "assistant",
+            vec![Part::ToolCall {
+                id: format!("{inv}-call"),
+                name: "fetch_url".into(),
+                arguments: json!({"url": "https://example.com"}),
+            }],
+        );
+        let mut results = event(
+            inv,
+            "assistant",
+            vec![Part::ToolResult {
+                id: format!("{inv}-call"),
+                name: "fetch_url".into(),
+                response: result,
+            }],
+        );
+        results.content.as_mut().expect("content").role = "tool".into();
+        let mut shown = event(
+            inv,
+            "assistant",
+            vec![Part::Text {
+                text: answer.into(),
+            }],
+        );
+        shown.shown_as_answer = true;
+        vec![call, results, shown]
+    }
+
+    #[test]
+    fn matching_survives_stripped_reasoning_and_rewrapped_text() {
+        assert!(similar(
+            &normalize("<think>plan</think>\nThe page  says hello."),
+            &normalize("The page says hello.")
+        ));
+        assert!(similar(
+            &normalize("The page says hello to all of the readers today [link]"),
+            &normalize("The page says hello to all of the readers today")
+        ));
+        assert!(!similar(
+            &normalize("I rewrote this answer myself."),
+            &normalize("The page says hello.")
+        ));
+    }
+
+    #[test]
+    fn steps_go_before_the_matching_answer_only() {
+        let mut events = turn_with_tool("i1", "The page says hello.", json!({"text": "hello"}));
+        events.extend(turn_with_tool("i2", "Second.", json!({"text": "two"})));
+        let messages = vec![
+            message(json!({"role": "user", "content": "read it"})),
+            message(json!({"role": "assistant", "content": "The page says hello."})),
+            message(json!({"role": "user", "content": "again"})),
+            message(json!({"role": "assistant", "content": "Something I typed."})),
+            message(json!({"role": "user", "content": "and?"})),
+        ];
+        let replay = Replay::plan(&messages, &events, "now", &RuntimeSettings::default());
+        assert_eq!(
+            replay.before(1).len(),
+            2,
+            "call and result before the answer"
+        );
+        assert!(replay.before(3).is_empty(), "an edited answer gets nothing");
+        let none = RuntimeSettings {
+            replay: ReplayMode::None,
+            ..RuntimeSettings::default()
+        };
+        assert!(Replay::plan(&messages, &events, "now", &none).is_empty());
+    }
+
+    #[test]
+    fn long_results_are_cut_and_old_units_dropped_first() {
+        let mut events = turn_with_tool("i1", "One.", json!("x".repeat(10_000)));
+        events.extend(turn_with_tool("i2", "Two.", json!("y".repeat(100))));
+        let messages = vec![
+            message(json!({"role": "user", "content": "a"})),
+            message(json!({"role": "assistant", "content": "One."})),
+            message(json!({"role": "user", "content": "b"})),
+            message(json!({"role": "assistant", "content": "Two."})),
+        ];
+        let limits = RuntimeSettings {
+            replay_max_result_bytes: 50,
+            ..RuntimeSettings::default()
+        };
+        let replay = Replay::plan(&messages, &events, "now", &limits);
+        let Some(Part::ToolResult { response, .. }) = replay.before(1)[1]
+            .content
+            .as_ref()
+            .and_then(|c| c.parts.first())
+        else {
+            panic!("a result");
+        };
+        assert!(
+            response
+                .as_str()
+                .is_some_and(|t| t.ends_with("[shortened by the proxy: 9950 more bytes]")),
+            "{response}"
+        );
+        let tight = RuntimeSettings {
+            replay_max_tokens: 60,
+            ..RuntimeSettings::default()
+        };
+        let replay = Replay::plan(&messages, &events, "now", &tight);
+        assert!(replay.before(1).is_empty(), "the oldest unit went first");
+        assert_eq!(replay.before(3).len(), 2);
+    }
+}
