@@ -14,6 +14,11 @@
 //! | one_step    | LlmAgent with an instruction: 1 call through the runtime |
 //! | two_steps   | SequentialAgent of two LlmAgents: 2 calls               |
 //! | tool_step   | LlmAgent + `current_time`: call, tool, call             |
+//! | chat20_none | tool_step with a 20-turn chat history, `runtime.replay: none` |
+//! | chat20_all  | the same with the history replay on (20 earlier tool rounds put back) |
+//!
+//! `chat20_all − chat20_none` is the replay's cost: loading the turns' events, matching the
+//! client's 20 answers to them, and 40 more messages in each model call's request.
 
 mod common;
 #[path = "../tests/support/fake_upstream.rs"]
@@ -65,6 +70,20 @@ fn body(model: &str, with_clock: bool) -> Value {
             "parameters": {"type": "object", "properties": {}}}}]);
     }
     body
+}
+
+/// A tool_step request continuing a 20-turn chat whose answers are the fake's own answer text,
+/// so every earlier turn of the session (each a tool round) matches one of them.
+fn chat20(model: &str) -> Value {
+    let answer: String = (0..PIECES).map(|i| format!("tok{i} ")).collect();
+    let mut messages = Vec::new();
+    for turn in 0..20 {
+        messages
+            .push(json!({"role": "user", "content": format!("Question {turn}: what time is it?")}));
+        messages.push(json!({"role": "assistant", "content": answer}));
+    }
+    messages.push(json!({"role": "user", "content": "And now?"}));
+    json!({"model": model, "stream": true, "messages": messages})
 }
 
 async fn measure(client: &reqwest::Client, url: &str, body: &Value, run: Duration) -> Vec<f64> {
@@ -142,6 +161,12 @@ fn main() {
     runtime.block_on(async move {
         let (mut child, proxy) =
             common::start_proxy_with(&format!("http://{upstream}/v1"), &extra).await;
+        let (mut child_none, proxy_none) = common::start_proxy_with(
+            &format!("http://{upstream}/v1"),
+            &format!("{extra}runtime:\n  replay: none\n"),
+        )
+        .await;
+        let proxy_none_url = format!("{proxy_none}/v1/chat/completions");
         let client = reqwest::Client::new();
         let direct_url = format!("http://{upstream}/v1/chat/completions");
         let proxy_url = format!("{proxy}/v1/chat/completions");
@@ -154,6 +179,8 @@ fn main() {
             ("one_step", &proxy_url, body("one_step", false), vec!["direct"]),
             ("two_steps", &proxy_url, body("two_steps", false), vec!["direct", "direct"]),
             ("tool_step", &proxy_url, body("tool_step", false), vec!["direct_tool", "direct"]),
+            ("chat20_none", &proxy_none_url, chat20("tool_step"), vec!["direct_tool", "direct"]),
+            ("chat20_all", &proxy_url, chat20("tool_step"), vec!["direct_tool", "direct"]),
         ];
         for (_, url, body, _) in &paths {
             measure(&client, url, body, Duration::from_millis(300)).await;
@@ -162,13 +189,23 @@ fn main() {
             "\nagent runtime overhead ({secs:.0} s per path, 1 client, streaming, instant fake upstream, {PIECES} chunks per text answer)\n"
         );
         println!(
-            "{:>11} | {:>5} | {:>8} {:>8} | {:>8} {:>8} | {:>7}",
-            "path", "calls", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "req/s"
+            "{:>11} | {:>5} | {:>8} {:>8} | {:>8} {:>8} | {:>7} | {:>8}",
+            "path", "calls", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "req/s", "proxy CPU µs/req"
         );
         let mut results: std::collections::HashMap<&str, (f64, f64)> = Default::default();
         let mut added50 = std::collections::HashMap::new();
+        let (pid_all, pid_none) = (child.id(), child_none.id());
+        let mut cpu_us = std::collections::HashMap::new();
         for (name, url, body, baseline) in &paths {
+            // The proxy process serving this path, for its CPU time per request.
+            let pid = if **url == proxy_none_url { pid_none } else { pid_all };
+            let cpu_before = common::cpu_seconds(pid);
             let lat = measure(&client, url, body, run).await;
+            if !baseline.is_empty()
+                && let (Some(before), Some(after)) = (cpu_before, common::cpu_seconds(pid))
+            {
+                cpu_us.insert(*name, (after - before) * 1e6 / lat.len().max(1) as f64);
+            }
             let (a, b) = (common::percentile(&lat, 0.5), common::percentile(&lat, 0.99));
             // Added = this path minus the direct calls that return the same upstream replies.
             let base: (f64, f64) = baseline
@@ -176,8 +213,9 @@ fn main() {
                 .map(|n| results[n])
                 .fold((0.0, 0.0), |acc, x| (acc.0 + x.0, acc.1 + x.1));
             let (plus50, plus99) = if baseline.is_empty() { (0.0, 0.0) } else { (a - base.0, b - base.1) };
+            let cpu = cpu_us.get(name).map_or("-".to_string(), |us| format!("{us:.0}"));
             println!(
-                "{name:>11} | {:>5} | {a:>8.3} {b:>8.3} | {plus50:>+8.3} {plus99:>+8.3} | {:>7.0}",
+                "{name:>11} | {:>5} | {a:>8.3} {b:>8.3} | {plus50:>+8.3} {plus99:>+8.3} | {:>7.0} | {cpu:>8}",
                 baseline.len().max(1),
                 lat.len() as f64 / secs
             );
@@ -204,10 +242,17 @@ fn main() {
             "  a tool round (run the tool, call the model again) {:+.3} ms (tool_step − one_step)",
             get("tool_step") - get("one_step")
         );
+        let cpu = |k: &str| cpu_us.get(k).copied().unwrap_or(f64::NAN);
+        println!(
+            "  the history replay on a 20-turn chat {:+.3} ms, proxy CPU {:+.0} µs per request (chat20_all − chat20_none; 40 more messages to the upstream per model call)",
+            get("chat20_all") - get("chat20_none"),
+            cpu("chat20_all") - cpu("chat20_none")
+        );
         println!(
             "  proxy peak RSS                    {} KiB",
             common::peak_rss_kib(child.id()).unwrap_or(0)
         );
         let _ = child.kill().await;
+        let _ = child_none.kill().await;
     });
 }

@@ -434,6 +434,18 @@ async fn an_agent_tools_inner_exit_loop_does_not_end_the_outer_loop() {
     assert_eq!(sse.content(), "draft 2");
 }
 
+/// The error loading the project's `agents/` gives, or "".
+fn load_error(root: &std::path::Path) -> String {
+    adk_llm_proxy::agent::config::load_dir(
+        &root.join("agents"),
+        &root.join("prompts"),
+        &adk_llm_proxy::tool::ToolRegistry::with_builtins(),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default()
+}
+
 /// Defect 6: ADK reserves `user` for the human's events; an agent may not take the name.
 #[test]
 fn an_agent_named_user_is_refused_naming_file_and_field() {
@@ -444,14 +456,7 @@ fn an_agent_named_user_is_refused_naming_file_and_field() {
             "name: user\ninstruction: I am the user.\n",
         )],
     );
-    let error = adk_llm_proxy::agent::config::load_dir(
-        &root.join("agents"),
-        &root.join("prompts"),
-        &adk_llm_proxy::tool::ToolRegistry::with_builtins(),
-    )
-    .err()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    let error = load_error(&root);
     assert!(error.contains("user.yaml"), "{error}");
     assert!(error.contains("name"), "{error}");
     assert!(error.contains("reserved"), "{error}");
@@ -610,5 +615,156 @@ async fn earlier_turns_tool_work_is_replayed_before_the_answer_it_led_to() {
         } else {
             assert_eq!(roles, ["system", "user", "assistant", "user"], "{case}");
         }
+    }
+}
+
+/// The ADK-format sample directory in `examples/adk-agent-config` loads and runs: a nested
+/// `config_path` relative to its file, Gemini-named generation parameters sent as the provider's,
+/// and an AgentTool with `skip_summarization` whose answer ends the turn without another call.
+#[tokio::test]
+async fn an_adk_agent_config_directory_loads_and_runs() {
+    let up = FakeUpstream::start(script(vec![
+        tool_call_reply(
+            &[(
+                "t1",
+                "transfer_to_agent",
+                json!({"agent_name": "research_agent"}),
+            )],
+            1,
+            1,
+        ),
+        tool_call_reply(
+            &[(
+                "s1",
+                "summarizer",
+                json!({"request": "Rust: a systems language by Mozilla, 2015."}),
+            )],
+            1,
+            1,
+        ),
+        text_reply("Rust is a systems language. It shipped 1.0 in 2015.", 1, 1),
+        text_reply("never called", 1, 1),
+    ]))
+    .await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/adk-agent-config");
+    let settings = format!(
+        "{}agents:\n  dir: \"{}\"\n  prompts_dir: \"{}\"\n",
+        settings_yaml("openai", &up.openai_base(), ""),
+        dir.display(),
+        dir.display()
+    );
+    let proxy = start_proxy(&settings).await;
+    let sse = read_sse(
+        chat(
+            &proxy,
+            json!({"model": "root_agent", "messages": user("What is Rust?"), "stream": true}),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        sse.content(),
+        "Rust is a systems language. It shipped 1.0 in 2015."
+    );
+    let requests = up.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "skip_summarization: no call after the summary"
+    );
+    let root = &requests[0].body;
+    assert_eq!(
+        (
+            &root["max_tokens"],
+            &root["stop"],
+            &root["top_k"],
+            &root["temperature"]
+        ),
+        (&json!(800), &json!(["END"]), &json!(40), &json!(0.3))
+    );
+    assert!(root.get("maxOutputTokens").is_none() && root.get("candidate_count").is_none());
+    assert_eq!(
+        requests[1].system().lines().next(),
+        Some(
+            "Find the facts the user needs and pass them to the summarizer tool; its summary is your answer."
+        )
+    );
+    assert!(requests[1].tool_names().contains(&"summarizer".to_string()));
+    assert_eq!(requests[2].body["max_tokens"], 200);
+    assert!(requests[2].body.get("n").is_none());
+}
+
+/// ADK fields and values this runtime cannot honour stop loading with the file and field named.
+#[test]
+fn unsupported_adk_fields_fail_naming_the_field() {
+    for (yaml, field, reason) in [
+        (
+            "name: a\ninstruction: x\noutput_schema: {type: object}\n",
+            "output_schema",
+            "response_schema",
+        ),
+        (
+            "name: a\ninstruction: x\nplanner: {}\n",
+            "planner",
+            "not supported",
+        ),
+        (
+            "name: a\ninstruction: \"Read {artifact.notes}\"\n",
+            "instruction",
+            "artifacts are not supported",
+        ),
+    ] {
+        let root = project("adk-unsupported", &[("agents/a.yaml", yaml)]);
+        let error = load_error(&root);
+        assert!(
+            error.contains("a.yaml") && error.contains(field) && error.contains(reason),
+            "{error}"
+        );
+    }
+}
+
+/// Generation parameters the provider cannot take, and bare Gemini model names, are load errors.
+#[tokio::test]
+async fn provider_specific_refusals_happen_at_load_time() {
+    for (yaml, field, reason) in [
+        (
+            "name: a\ninstruction: x\ngenerate_content_config: {safetySettings: []}\n",
+            "generate_content_config.safetySettings",
+            "safety",
+        ),
+        (
+            "name: a\ninstruction: x\ngenerate_content_config: {candidateCount: 3}\n",
+            "generate_content_config.candidateCount",
+            "one answer",
+        ),
+        (
+            "name: a\nmodel: gemini-2.5-flash\ninstruction: x\n",
+            "model",
+            "Gemini",
+        ),
+        (
+            "name: a\ninstruction: x\ngenerate_content_config: {top_k: 40}\n",
+            "generate_content_config.top_k",
+            "api.openai.com",
+        ),
+    ] {
+        let root = project("adk-refusals", &[("agents/a.yaml", yaml)]);
+        let state = build_state(
+            &settings_yaml("openai", "https://api.openai.com/v1", ""),
+            &[("UP_KEY", "k")],
+        )
+        .await;
+        let mut config = (*state.config).clone();
+        config.agents.dir = root.join("agents").display().to_string();
+        config.agents.prompts_dir = root.join("prompts").display().to_string();
+        let error = adk_llm_proxy::agent::AgentSet::load(&config, &state.registry)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("a.yaml") && error.contains(field) && error.contains(reason),
+            "{error}"
+        );
     }
 }

@@ -11,7 +11,10 @@ pub async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String)
 
 /// Like [`start_proxy`], with `extra` appended to the settings (top-level YAML).
 pub async fn start_proxy_with(upstream_base: &str, extra: &str) -> (tokio::process::Child, String) {
-    let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}", std::process::id()));
+    // One directory per proxy, so a bench can run two (settings and log are per proxy).
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("adk-llm-proxy-bench-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let settings = dir.join("settings.yaml");
     std::fs::write(
@@ -98,4 +101,17 @@ pub fn spawn_upstream(
         });
     });
     rx.recv().expect("upstream address")
+}
+
+/// CPU time (user + system) a process has used, in seconds, from `/proc/<pid>/stat`; `None`
+/// where there is no procfs. Read before and after a measured window to get the CPU per request.
+#[allow(dead_code)]
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions and _SC_CLK_TCK is a valid name.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks / per_second as f64)
 }

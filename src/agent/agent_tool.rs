@@ -16,6 +16,7 @@ use crate::tool::{Tool, ToolContext, ToolFuture};
 pub struct AgentTool {
     agent: String,
     description: String,
+    skip_summarization: bool,
 }
 
 impl AgentTool {
@@ -23,7 +24,15 @@ impl AgentTool {
         Self {
             agent: agent.to_string(),
             description: description.to_string(),
+            skip_summarization: false,
         }
+    }
+
+    /// ADK's `skip_summarization`: the agent's answer becomes the caller's answer as it is, with
+    /// no further model call of the caller.
+    pub fn skipping_summarization(mut self, skip: bool) -> Self {
+        self.skip_summarization = skip;
+        self
     }
 }
 
@@ -41,6 +50,9 @@ impl Tool for AgentTool {
     }
     fn as_agent(&self) -> Option<&str> {
         Some(&self.agent)
+    }
+    fn skips_summarization(&self) -> bool {
+        self.skip_summarization
     }
     fn run<'a>(&'a self, _args: Value, _ctx: &'a mut ToolContext<'_>) -> ToolFuture<'a> {
         Box::pin(std::future::ready(Err(format!(
@@ -106,7 +118,7 @@ pub async fn finish(inner: &Invocation) -> (Value, Map<String, Value>) {
         .events
         .iter()
         .rev()
-        .find_map(final_text)
+        .find_map(|e| final_text(e))
         .unwrap_or_default();
     let mut delta = Map::new();
     for event in &session.events {

@@ -10,6 +10,7 @@ use serde_json::Map;
 use super::Agent;
 use super::agent_tool::AgentTool;
 use super::config::{AgentClass, AgentTree, LoadError, LoadedAgent};
+use super::generate_config::{Destination, translate};
 use super::llm_agent::LlmAgent;
 use super::set::{AgentSet, BUILTIN_DEFAULT, Node};
 use super::workflow::{LoopAgent, ParallelAgent, SequentialAgent, Steps};
@@ -85,12 +86,16 @@ impl AgentSet {
         for (name, loaded) in &tree.agents {
             let fail = |field: &str, msg: String| LoadError::field(&loaded.file, field, msg);
             if let Some(model) = &loaded.config.model {
+                refuse_unserved_gemini(model, registry).map_err(|why| fail("model", why))?;
                 registry
                     .resolve(Some(model))
                     .map_err(|e| fail("model", e.error.message.clone()))?;
             }
             let agent: Arc<dyn Agent> = match loaded.config.agent_class {
-                AgentClass::LlmAgent => Arc::new(llm_agent(&tree, name, loaded)),
+                AgentClass::LlmAgent => {
+                    let generate = provider_parameters(&tree, loaded, registry)?;
+                    Arc::new(llm_agent(&tree, name, loaded, generate))
+                }
                 AgentClass::SequentialAgent => Arc::new(SequentialAgent(Steps::new(
                     &loaded.config,
                     loaded.children.clone(),
@@ -214,15 +219,72 @@ fn inherited_model(tree: &AgentTree, agent: &LoadedAgent) -> Option<String> {
     None
 }
 
-fn llm_agent(tree: &AgentTree, name: &str, loaded: &LoadedAgent) -> LlmAgent {
+/// The agent's `generate_content_config` as its provider's parameters (`generate_config`),
+/// refused here, naming the field, when the provider cannot take one.
+fn provider_parameters(
+    tree: &AgentTree,
+    loaded: &LoadedAgent,
+    registry: &ProviderRegistry,
+) -> Result<Map<String, serde_json::Value>, LoadError> {
+    let Some(config) = loaded.config.generate_content_config.as_ref() else {
+        return Ok(Map::new());
+    };
+    let model = inherited_model(tree, loaded);
+    let provider = registry
+        .resolve(model.as_deref())
+        .map(|route| route.provider)
+        .unwrap_or_else(|_| registry.default_provider().clone());
+    let to = Destination {
+        kind: provider.config.settings.kind,
+        base_url: &provider.config.base_url,
+    };
+    translate(config, &to).map_err(|(field, why)| LoadError::field(&loaded.file, field, why))
+}
+
+/// Hosts of Gemini's OpenAI-compatible API: a provider there serves `gemini-…` names.
+const GEMINI_HOSTS: [&str; 2] = [
+    "generativelanguage.googleapis.com",
+    "aiplatform.googleapis.com",
+];
+
+/// An ADK agent file names Gemini models bare (`gemini-2.5-flash`); without a provider that
+/// serves them, such a name would go to the default provider and fail on every request.
+fn refuse_unserved_gemini(model: &str, registry: &ProviderRegistry) -> Result<(), String> {
+    let bare = model
+        .split_once('/')
+        .is_none_or(|(prefix, _)| registry.get(prefix).is_none());
+    let serves_gemini = |base: &str| GEMINI_HOSTS.iter().any(|h| base.contains(h));
+    if !bare
+        || !model.trim().to_ascii_lowercase().starts_with("gemini")
+        || serves_gemini(&registry.default_provider().config.base_url)
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "'{model}' is a Gemini model and the default provider '{}' does not serve Gemini: name a configured provider and model as '<provider>/<model>', or add a provider with base_url https://generativelanguage.googleapis.com/v1beta/openai and write '<that provider>/{model}'",
+        registry.default_provider().name()
+    ))
+}
+
+fn llm_agent(
+    tree: &AgentTree,
+    name: &str,
+    loaded: &LoadedAgent,
+    generate_config: Map<String, serde_json::Value>,
+) -> LlmAgent {
     let targets = transfer_targets(tree, loaded);
     let mut tools: Vec<Arc<dyn Tool>> = loaded.tools.clone();
     for (_, reference) in &loaded.agent_tools {
-        if let Some(target) = reference.name.as_ref().and_then(|n| tree.agents.get(n)) {
-            tools.push(Arc::new(AgentTool::new(
-                &target.config.name,
-                &target.config.description,
-            )));
+        if let Some(target) = reference
+            .agent
+            .name
+            .as_ref()
+            .and_then(|n| tree.agents.get(n))
+        {
+            tools.push(Arc::new(
+                AgentTool::new(&target.config.name, &target.config.description)
+                    .skipping_summarization(reference.skip_summarization),
+            ));
         }
     }
     let transfer = (!targets.is_empty()).then(|| {
@@ -242,7 +304,7 @@ fn llm_agent(tree: &AgentTree, name: &str, loaded: &LoadedAgent) -> LlmAgent {
         sub_agents: loaded.children.clone(),
         output_key: c.output_key.clone(),
         include_contents: c.include_contents.unwrap_or_default(),
-        generate_config: c.generate_content_config.clone().unwrap_or_default(),
+        generate_config,
         disallow_transfer_to_parent: c.disallow_transfer_to_parent,
         stream: c.stream,
     }

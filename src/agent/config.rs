@@ -56,7 +56,7 @@ pub struct ToolConfig {
 }
 
 /// A sub-agent: another file's agent by `name`, or a file by `config_path` (relative to the
-/// agents directory).
+/// file that references it, as in ADK).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubAgentRef {
@@ -102,24 +102,113 @@ pub struct AgentConfig {
 /// Tool names that mean "another agent, used as a tool" (ADK spells it `AgentTool`).
 pub const AGENT_TOOL_NAMES: [&str; 2] = ["AgentTool", "agent_tool"];
 
-/// `args: {agent: name}`, `{agent: {name: x}}` or `{agent: {config_path: x.yaml}}`.
-fn agent_tool_ref(args: &Value) -> Result<SubAgentRef, String> {
+/// ADK Agent Config fields this runtime does not implement, with what to do instead.
+const UNSUPPORTED_ADK_FIELDS: &[(&str, &str)] = &[
+    (
+        "before_agent_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks) or YAML `pipeline:` stages",
+    ),
+    (
+        "after_agent_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks) or YAML `pipeline:` stages",
+    ),
+    (
+        "before_model_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks) or YAML `pipeline:` stages",
+    ),
+    (
+        "after_model_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks) or YAML `pipeline:` stages",
+    ),
+    (
+        "before_tool_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks)",
+    ),
+    (
+        "after_tool_callbacks",
+        "callbacks are Python code in ADK; here they are Rust (AgentSet::with_callbacks)",
+    ),
+    (
+        "input_schema",
+        "typed agent input is not supported; describe the input in the instruction",
+    ),
+    (
+        "output_schema",
+        "use generate_content_config.response_schema for structured output",
+    ),
+    (
+        "planner",
+        "ADK planners are not supported; a SequentialAgent with a planning step does the same",
+    ),
+    ("code_executor", "code execution is not supported"),
+    (
+        "global_instruction",
+        "put the text in the root agent's instruction",
+    ),
+    ("static_instruction", "put the text in the instruction"),
+    (
+        "model_code",
+        "models are named as '<provider>/<model>' in `model:`",
+    ),
+];
+
+fn unsupported_adk_field(fields: &Map<String, Value>) -> Option<(String, String)> {
+    fields.keys().find_map(|key| {
+        let (_, why) = UNSUPPORTED_ADK_FIELDS
+            .iter()
+            .find(|(name, _)| name == key)?;
+        Some((
+            key.clone(),
+            format!("an ADK field this runtime does not support: {why}"),
+        ))
+    })
+}
+
+/// An `AgentTool` entry's arguments.
+#[derive(Debug, Clone)]
+pub struct AgentToolRef {
+    pub agent: SubAgentRef,
+    /// ADK's `skip_summarization`: the agent's answer is the caller's answer, with no further
+    /// model call of the caller.
+    pub skip_summarization: bool,
+}
+
+/// `args: {agent: name}`, `{agent: {name: x}}` or `{agent: {config_path: x.yaml}}`, with an
+/// optional `skip_summarization: true`.
+fn agent_tool_ref(args: &Value) -> Result<AgentToolRef, String> {
     let Some(map) = args.as_object() else {
         return Err("expected {agent: <agent name>}".into());
     };
-    if let Some(other) = map.keys().find(|k| *k != "agent") {
-        return Err(format!("unknown field '{other}' (expected: agent)"));
+    if let Some(other) = map
+        .keys()
+        .find(|k| *k != "agent" && *k != "skip_summarization")
+    {
+        return Err(format!(
+            "unknown field '{other}' (expected: agent, skip_summarization)"
+        ));
     }
-    match map.get("agent") {
-        Some(Value::String(name)) => Ok(SubAgentRef {
+    let skip_summarization = match map.get("skip_summarization") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(format!(
+                "skip_summarization: expected true or false, got {other}"
+            ));
+        }
+    };
+    let agent = match map.get("agent") {
+        Some(Value::String(name)) => SubAgentRef {
             name: Some(name.clone()),
             config_path: None,
-        }),
-        Some(value @ Value::Object(_)) => {
-            serde_json::from_value::<SubAgentRef>(value.clone()).map_err(|e| format!("agent: {e}"))
-        }
-        _ => Err("agent: expected an agent name or {name}/{config_path}".into()),
-    }
+        },
+        Some(value @ Value::Object(_)) => serde_json::from_value::<SubAgentRef>(value.clone())
+            .map_err(|e| format!("agent: {e}"))?,
+        _ => return Err("agent: expected an agent name or {name}/{config_path}".into()),
+    };
+    Ok(AgentToolRef {
+        agent,
+        skip_summarization,
+    })
 }
 
 /// A validated agent.
@@ -131,7 +220,7 @@ pub struct LoadedAgent {
     pub tools: Vec<Arc<dyn Tool>>,
     /// Agents used as tools (`- name: AgentTool, args: {agent: x}`): (index in `tools:`, agent
     /// name once linked).
-    pub agent_tools: Vec<(usize, SubAgentRef)>,
+    pub agent_tools: Vec<(usize, AgentToolRef)>,
     pub children: Vec<String>,
     pub parent: Option<String>,
 }
@@ -214,11 +303,21 @@ impl Loader<'_> {
             return Ok(name.clone());
         }
         let fail = |field: &str, msg: String| LoadError::field(file, field, msg);
-        let config: AgentConfig = config::Config::builder()
+        let raw = config::Config::builder()
             .add_source(config::File::from(file).format(config::FileFormat::Yaml))
             .build()
-            .and_then(|c| c.try_deserialize())
             .map_err(|e| LoadError::file(file, e.to_string()))?;
+        let config: AgentConfig = match raw.clone().try_deserialize() {
+            Ok(config) => config,
+            Err(error) => {
+                // An ADK field this runtime does not have gets its reason, not serde's list.
+                let fields: Map<String, Value> = raw.try_deserialize().unwrap_or_default();
+                if let Some((field, why)) = unsupported_adk_field(&fields) {
+                    return Err(fail(&field, why));
+                }
+                return Err(LoadError::file(file, error.to_string()));
+            }
+        };
         let valid_name = !config.name.is_empty()
             && config
                 .name
@@ -372,9 +471,12 @@ impl Loader<'_> {
     }
 
     /// The agent a `{name}` or `{config_path}` reference names (loading the file if needed).
+    /// A `config_path` is relative to the file that holds the reference (ADK's rule); a path
+    /// that only exists relative to the agents directory (this proxy's earlier rule) still loads.
     fn resolve(
         &mut self,
         reference: &SubAgentRef,
+        from: &Path,
         fail: &dyn Fn(String) -> LoadError,
     ) -> Result<String, LoadError> {
         match (&reference.name, &reference.config_path) {
@@ -389,13 +491,20 @@ impl Loader<'_> {
                 Ok(name.clone())
             }
             (None, Some(path)) => {
-                let path = self.dir.join(path);
-                if !path.exists() {
-                    return Err(fail(format!(
-                        "config_path '{}' does not exist",
-                        path.display()
-                    )));
-                }
+                let beside = from.parent().unwrap_or(self.dir).join(path);
+                let path = if beside.exists() {
+                    beside
+                } else {
+                    let legacy = self.dir.join(path);
+                    if !legacy.exists() {
+                        return Err(fail(format!(
+                            "config_path '{}' does not exist (relative to {})",
+                            beside.display(),
+                            from.display()
+                        )));
+                    }
+                    legacy
+                };
                 self.load_file(&path)
             }
             _ => Err(fail("set exactly one of name or config_path".into())),
@@ -404,44 +513,53 @@ impl Loader<'_> {
 
     /// Resolves sub-agent references, then checks parents and cycles.
     fn link(mut self) -> Result<AgentTree, LoadError> {
-        let names: Vec<String> = self.agents.keys().cloned().collect();
+        // A worklist, not one pass: resolving a `config_path` loads a file whose own references
+        // (sub-agents, AgentTools) need resolving too, however deep the tree goes.
+        let mut pending: Vec<String> = self.agents.keys().rev().cloned().collect();
+        let mut linked: std::collections::HashSet<String> = Default::default();
         let mut edges: Vec<(String, String)> = Vec::new();
-        for name in &names {
-            let (file, refs) = {
-                let agent = &self.agents[name];
-                (agent.file.clone(), agent.config.sub_agents.clone())
+        while let Some(name) = pending.pop() {
+            if !linked.insert(name.clone()) {
+                continue;
+            }
+            let (file, subs, tools) = {
+                let agent = &self.agents[&name];
+                (
+                    agent.file.clone(),
+                    agent.config.sub_agents.clone(),
+                    agent.agent_tools.clone(),
+                )
             };
-            for (i, sub) in refs.iter().enumerate() {
+            for (i, sub) in subs.iter().enumerate() {
                 let fail = |msg: String| LoadError::field(&file, format!("sub_agents[{i}]"), msg);
-                let child = self.resolve(sub, &fail)?;
-                if &child == name {
+                let child = self.resolve(sub, &file, &fail)?;
+                if child == name {
                     return Err(fail(format!("'{name}' cannot be its own sub-agent")));
                 }
+                pending.push(child.clone());
                 edges.push((name.clone(), child));
             }
-        }
-        for name in &names {
-            let (file, refs) = {
-                let agent = &self.agents[name];
-                (agent.file.clone(), agent.agent_tools.clone())
-            };
             let mut resolved = Vec::new();
-            for (i, reference) in refs {
+            for (i, reference) in tools {
                 let fail =
                     |msg: String| LoadError::field(&file, format!("tools[{i}].args.agent"), msg);
-                let target = self.resolve(&reference, &fail)?;
-                if &target == name {
+                let target = self.resolve(&reference.agent, &file, &fail)?;
+                if target == name {
                     return Err(fail(format!("'{name}' cannot use itself as a tool")));
                 }
+                pending.push(target.clone());
                 resolved.push((
                     i,
-                    SubAgentRef {
-                        name: Some(target),
-                        config_path: None,
+                    AgentToolRef {
+                        agent: SubAgentRef {
+                            name: Some(target),
+                            config_path: None,
+                        },
+                        skip_summarization: reference.skip_summarization,
                     },
                 ));
             }
-            if let Some(agent) = self.agents.get_mut(name) {
+            if let Some(agent) = self.agents.get_mut(&name) {
                 agent.agent_tools = resolved;
             }
         }

@@ -187,7 +187,7 @@ impl InvocationContext {
     }
 
     /// This invocation's complete events visible from the current branch, oldest first.
-    pub async fn visible_events(&self) -> Vec<Event> {
+    pub async fn visible_events(&self) -> Vec<Arc<Event>> {
         let session = self.invocation.session.lock().await;
         session
             .events

@@ -8,6 +8,8 @@
 //! agents' steps are rewritten as user-side context ("For context: [planner] said: …"), as ADK
 //! does, so a model never mistakes another agent's words or tool calls for its own.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::config::IncludeContents;
@@ -21,7 +23,7 @@ pub fn build(
     include: IncludeContents,
     client: &[Message],
     replay: &Replay,
-    events: &[Event],
+    events: &[Arc<Event>],
 ) -> Vec<Message> {
     let mut out = Vec::with_capacity(client.len() + events.len() + 1);
     if let Some(system) = system.filter(|s| !s.trim().is_empty()) {
@@ -29,10 +31,18 @@ pub fn build(
     }
     let mut events = events;
     match include {
+        IncludeContents::Default if replay.is_empty() => out.extend(client.iter().cloned()),
         IncludeContents::Default => {
+            let rendered = replay.rendered_for(agent, |steps| {
+                let mut messages = Vec::new();
+                for step in steps {
+                    push_event(&mut messages, agent, step);
+                }
+                messages
+            });
             for (index, message) in client.iter().enumerate() {
-                for step in replay.before(index) {
-                    push_event(&mut out, agent, step);
+                if let Some(steps) = rendered.get(&index) {
+                    out.extend(steps.iter().cloned());
                 }
                 out.push(message.clone());
             }
@@ -177,7 +187,7 @@ mod tests {
             IncludeContents::Default,
             &client,
             &Replay::default(),
-            &[plan, call, result],
+            &[plan.into(), call.into(), result.into()],
         );
         let roles: Vec<&str> = messages.iter().map(Message::role).collect();
         assert_eq!(roles, ["system", "user", "user", "assistant", "tool"]);
@@ -217,7 +227,7 @@ mod tests {
             IncludeContents::None,
             &client,
             &Replay::default(),
-            &[plan],
+            &[plan.into()],
         );
         assert_eq!(after_plan.len(), 1, "the planner's reply starts the turn");
         assert_eq!(

@@ -351,14 +351,36 @@ impl Agent for LlmAgent {
                 ctx.invocation.budget.take_tool_round()?;
                 let mut round = Box::pin(tool_round::run(ctx.clone(), self.name.clone(), calls, step_tools.clone()));
                 let mut actions = EventActions::default();
+                let mut last_result = None;
                 while let Some(item) = round.next().await {
                     match item? {
                         RoundOutput::Work(emitted) => yield emitted,
                         RoundOutput::Results(results) => {
                             actions = results.actions.clone();
+                            last_result = results.content.iter().flat_map(|c| &c.parts).rev().find_map(|p| match p {
+                                Part::ToolResult { response, .. } => Some(response.clone()),
+                                _ => None,
+                            });
                             yield ctx.emit(results);
                         }
                     }
+                }
+                if actions.skip_summarization && !actions.escalate && actions.transfer_to_agent.is_none()
+                    && let Some(response) = last_result
+                {
+                    // The tool's result is this agent's answer (ADK's skip_summarization): shown
+                    // where this agent's answer goes, and kept under its output_key.
+                    let text = match response.get("result") {
+                        Some(Value::String(text)) => text.clone(),
+                        _ => response.to_string(),
+                    };
+                    let mut answer = ctx.event(&self.name);
+                    if let Some(key) = &self.output_key {
+                        answer.actions.state_delta.insert(key.clone(), Value::String(text.clone()));
+                    }
+                    answer.content = Some(Content::text("model", text));
+                    yield ctx.emit(answer);
+                    return;
                 }
                 let transfer = actions.transfer_to_agent.clone();
                 let stop = actions.escalate || actions.skip_summarization;
@@ -447,39 +469,10 @@ fn content_of(completion: &ChatCompletion) -> Content {
     }
 }
 
-/// Lays an agent's `generate_content_config` over the client's parameters; ADK's names are
-/// translated to OpenAI's, anything else is passed as written.
+/// Lays an agent's generation parameters (its `generate_content_config`, translated for its
+/// provider when it loaded) over the client's: the agent wins for what it sets.
 fn overlay_generate_config(params: &mut Map<String, Value>, config: &Map<String, Value>) {
     for (key, value) in config {
-        let key = match key.as_str() {
-            "max_output_tokens" => "max_tokens",
-            "stop_sequences" => "stop",
-            "candidate_count" => continue,
-            other => other,
-        };
-        params.insert(key.to_string(), value.clone());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generate_config_wins_and_speaks_openai() {
-        let mut params = json!({"temperature": 1.0, "top_p": 0.5})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let config =
-            json!({"temperature": 0.2, "max_output_tokens": 100, "stop_sequences": ["END"]})
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-        overlay_generate_config(&mut params, &config);
-        assert_eq!(
-            Value::Object(params),
-            json!({"temperature": 0.2, "top_p": 0.5, "max_tokens": 100, "stop": ["END"]})
-        );
+        params.insert(key.clone(), value.clone());
     }
 }

@@ -10,6 +10,7 @@ pub mod build;
 pub mod callbacks;
 pub mod config;
 pub mod context;
+pub mod generate_config;
 pub mod history;
 pub mod instruction;
 pub mod llm_agent;

@@ -32,6 +32,7 @@
 //! assistant message and answer; word sets are built only when exact comparison fails.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -40,14 +41,20 @@ use crate::event::{Event, Part};
 use crate::wire::Message;
 
 /// Steps to put back, by the client message they go before.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Replay {
-    inserts: HashMap<usize, Vec<Event>>,
+    inserts: HashMap<usize, Vec<Arc<Event>>>,
+    /// The steps rendered as messages for the agent that asked last: an agent usually makes
+    /// several model calls in a turn (a tool round is two), and renders them once.
+    rendered: Mutex<Option<(String, Arc<Rendered>)>>,
 }
+
+/// Replayed steps as one agent's history messages, by the client message they go before.
+pub type Rendered = HashMap<usize, Vec<Message>>;
 
 impl Replay {
     /// The steps to put before client message `index`, oldest first.
-    pub fn before(&self, index: usize) -> &[Event] {
+    pub fn before(&self, index: usize) -> &[Arc<Event>] {
         self.inserts.get(&index).map_or(&[], Vec::as_slice)
     }
 
@@ -55,11 +62,33 @@ impl Replay {
         self.inserts.is_empty()
     }
 
+    /// The steps as `agent`'s messages, rendered by `render` once per agent in a row.
+    pub fn rendered_for(
+        &self,
+        agent: &str,
+        render: impl Fn(&[Arc<Event>]) -> Vec<Message>,
+    ) -> Arc<Rendered> {
+        let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, rendered)) = cache.as_ref()
+            && cached == agent
+        {
+            return rendered.clone();
+        }
+        let rendered: Arc<Rendered> = Arc::new(
+            self.inserts
+                .iter()
+                .map(|(index, steps)| (*index, render(steps)))
+                .collect(),
+        );
+        *cache = Some((agent.to_string(), rendered.clone()));
+        rendered
+    }
+
     /// Plans the replay for one request: `events` are the session's loaded events, `current`
     /// the id of the invocation this request runs (its events are not history).
     pub fn plan(
         messages: &[Message],
-        events: &[Event],
+        events: &[Arc<Event>],
         current: &str,
         limits: &RuntimeSettings,
     ) -> Self {
@@ -71,19 +100,22 @@ impl Replay {
             return Self::default();
         }
         let client_ids = client_tool_call_ids(messages);
-        let mut matched: Vec<(usize, Vec<Event>)> = Vec::new();
+        let mut matched: Vec<(usize, Vec<Arc<Event>>)> = Vec::new();
         let mut cursor = 0;
         for (index, message) in messages.iter().enumerate() {
             if message.role() != "assistant" {
                 continue;
             }
-            let found = (cursor..invocations.len())
-                .find_map(|i| match_turn(message, &invocations[i]).map(|m| (i, m)));
-            let Some((i, answer)) = found else {
+            let copy = ClientCopy::of(message);
+            let found = (cursor..invocations.len()).find_map(|i| {
+                let turn = turn_events(events, invocations[i]);
+                copy.match_turn(&turn).map(|answer| (i, turn, answer))
+            });
+            let Some((i, turn, answer)) = found else {
                 continue;
             };
             cursor = i + 1;
-            let steps = steps_of(&invocations[i], &answer, &client_ids, limits);
+            let steps = steps_of(&turn, &answer, &client_ids, limits);
             if !steps.is_empty() {
                 matched.push((index, steps));
             }
@@ -91,28 +123,37 @@ impl Replay {
         within_budget(&mut matched, limits.replay_max_tokens);
         Self {
             inserts: matched.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
+            rendered: Mutex::new(None),
         }
     }
 }
 
-/// The complete, non-user events of every earlier invocation, grouped, oldest first.
-fn past_invocations<'a>(events: &'a [Event], current: &str) -> Vec<Vec<&'a Event>> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut groups: HashMap<&str, Vec<&Event>> = HashMap::new();
-    for event in events {
-        if event.partial || event.author == "user" || event.invocation_id == current {
+/// Every earlier invocation as the range of `events` it spans, oldest first. An invocation's
+/// events are contiguous unless two requests of one session ran at once; then each run of it
+/// is a turn of its own, which costs nothing but a missed match.
+fn past_invocations(events: &[Arc<Event>], current: &str) -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        if event.invocation_id == current {
             continue;
         }
-        let id = event.invocation_id.as_str();
-        let group = groups.entry(id).or_default();
-        if group.is_empty() {
-            order.push(id);
+        match ranges.last_mut() {
+            Some((start, end))
+                if *end == i && events[*start].invocation_id == event.invocation_id =>
+            {
+                *end = i + 1
+            }
+            _ => ranges.push((i, i + 1)),
         }
-        group.push(event);
     }
-    order
-        .into_iter()
-        .filter_map(|id| groups.remove(id))
+    ranges
+}
+
+/// A turn's complete, non-user events.
+fn turn_events(events: &[Arc<Event>], (start, end): (usize, usize)) -> Vec<&Arc<Event>> {
+    events[start..end]
+        .iter()
+        .filter(|e| !e.partial && e.author != "user")
         .collect()
 }
 
@@ -142,53 +183,86 @@ enum Answer {
     ClientCalls(usize),
 }
 
-fn match_turn(message: &Message, turn: &[&Event]) -> Option<Answer> {
-    let ids: Vec<&str> = message
-        .tool_calls()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("id").and_then(Value::as_str))
-        .collect();
-    if !ids.is_empty() {
-        let position = turn.iter().position(|e| {
-            e.client_call_ids
-                .iter()
-                .any(|id| ids.contains(&id.as_str()))
-        });
-        if let Some(position) = position {
-            return Some(Answer::ClientCalls(position));
-        }
-    }
-    let text = normalize(&message.text().unwrap_or_default());
-    if text.is_empty() {
-        return None;
-    }
-    let shown: String = turn
-        .iter()
-        .filter(|e| e.shown_as_answer)
-        .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    if !shown.is_empty() && similar(&text, &normalize(&shown)) {
-        return Some(Answer::Shown);
-    }
-    turn.iter()
-        .rposition(|e| {
-            e.content
-                .as_ref()
-                .map(|c| c.joined_text())
-                .is_some_and(|t| !t.trim().is_empty() && similar(&text, &normalize(&t)))
-        })
-        .map(Answer::Event)
+/// One assistant message of the client, prepared once for matching against turns.
+struct ClientCopy<'a> {
+    call_ids: Vec<&'a str>,
+    /// The text with reasoning markup removed; borrowed when there is none to remove.
+    text: std::borrow::Cow<'a, str>,
 }
 
-/// The steps of a matched turn the client never saw, ready to render.
+impl<'a> ClientCopy<'a> {
+    fn of(message: &'a Message) -> Self {
+        let call_ids = message
+            .tool_calls()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("id").and_then(Value::as_str))
+            .collect();
+        let text = match message.content() {
+            Some(Value::String(text)) if !text.contains('<') => {
+                std::borrow::Cow::Borrowed(text.as_str())
+            }
+            _ => std::borrow::Cow::Owned(normalize(&message.text().unwrap_or_default())),
+        };
+        Self { call_ids, text }
+    }
+
+    fn match_turn(&self, turn: &[&Arc<Event>]) -> Option<Answer> {
+        if !self.call_ids.is_empty() {
+            let position = turn.iter().position(|e| {
+                e.client_call_ids
+                    .iter()
+                    .any(|id| self.call_ids.contains(&id.as_str()))
+            });
+            if let Some(position) = position {
+                return Some(Answer::ClientCalls(position));
+            }
+        }
+        if self.text.trim().is_empty() {
+            return None;
+        }
+        // The common case, without allocating: the same words as the shown answer.
+        let shown_words = turn
+            .iter()
+            .filter(|e| e.shown_as_answer)
+            .flat_map(|e| e.content.iter().flat_map(|c| &c.parts))
+            .filter_map(|p| match p {
+                Part::Text { text } => Some(text.split_whitespace()),
+                _ => None,
+            })
+            .flatten();
+        if self.text.split_whitespace().eq(shown_words) {
+            return Some(Answer::Shown);
+        }
+        let text = normalize(&self.text);
+        let shown: String = turn
+            .iter()
+            .filter(|e| e.shown_as_answer)
+            .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !shown.is_empty() && similar(&text, &normalize(&shown)) {
+            return Some(Answer::Shown);
+        }
+        turn.iter()
+            .rposition(|e| {
+                e.content
+                    .as_ref()
+                    .map(|c| c.joined_text())
+                    .is_some_and(|t| !t.trim().is_empty() && similar(&text, &normalize(&t)))
+            })
+            .map(Answer::Event)
+    }
+}
+
+/// The steps of a matched turn the client never saw, ready to render: the stored event itself
+/// when all of it goes back (no copy), else a copy with only the parts that do.
 fn steps_of(
-    turn: &[&Event],
+    turn: &[&Arc<Event>],
     answer: &Answer,
     client_ids: &HashSet<String>,
     limits: &RuntimeSettings,
-) -> Vec<Event> {
+) -> Vec<Arc<Event>> {
     let mut steps = Vec::new();
     for (position, event) in turn.iter().enumerate() {
         let Some(content) = &event.content else {
@@ -198,48 +272,71 @@ fn steps_of(
             Answer::Shown => event.shown_as_answer,
             Answer::Event(at) | Answer::ClientCalls(at) => *at == position,
         };
-        let parts: Vec<Part> = content
+        let keep = |part: &Part| match part {
+            Part::Reasoning { .. } => false,
+            Part::Text { .. } if client_has_text || limits.replay == ReplayMode::Tools => false,
+            Part::Text { text } => !text.trim().is_empty(),
+            Part::ToolCall { id, .. } | Part::ToolResult { id, .. } => {
+                !client_ids.contains(id) && !event.client_call_ids.contains(id)
+            }
+        };
+        let too_long = |part: &Part| {
+            matches!(part, Part::ToolResult { response, .. }
+                if json_length(response) > limits.replay_max_result_bytes)
+        };
+        let kept = content.parts.iter().filter(|p| keep(p)).count();
+        if kept == 0 {
+            continue;
+        }
+        if kept == content.parts.len() && !content.parts.iter().any(too_long) {
+            steps.push(Arc::clone(event));
+            continue;
+        }
+        let parts = content
             .parts
             .iter()
-            .filter_map(|part| match part {
-                Part::Reasoning { .. } => None,
-                Part::Text { .. } if client_has_text || limits.replay == ReplayMode::Tools => None,
-                Part::Text { text } if text.trim().is_empty() => None,
-                Part::ToolCall { id, .. } | Part::ToolResult { id, .. }
-                    if client_ids.contains(id) || event.client_call_ids.contains(id) =>
-                {
-                    None
-                }
-                Part::ToolResult { id, name, response } => Some(Part::ToolResult {
+            .filter(|p| keep(p))
+            .map(|part| match part {
+                Part::ToolResult { id, name, response } => Part::ToolResult {
                     id: id.clone(),
                     name: name.clone(),
                     response: shortened(response, limits.replay_max_result_bytes),
-                }),
-                other => Some(other.clone()),
+                },
+                other => other.clone(),
             })
             .collect();
-        if parts.is_empty() {
-            continue;
-        }
-        let mut step = (*event).clone();
+        let mut step = Event::new(&event.invocation_id, &event.author);
         step.content = Some(crate::event::Content {
             role: content.role.clone(),
             parts,
         });
-        steps.push(step);
+        steps.push(Arc::new(step));
     }
     steps
 }
 
-/// A tool result cut to `max` bytes of JSON, with a marker saying so.
+/// Bytes of a value's JSON text, counted without building it.
+fn json_length(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        other => {
+            let mut counter = ByteCounter(0);
+            let _ = serde_json::to_writer(&mut counter, other);
+            counter.0
+        }
+    }
+}
+
+/// A tool result cut to `max` bytes of JSON, with a marker saying so. Its length is counted
+/// without building the text; only a result that is cut is serialised.
 fn shortened(response: &Value, max: usize) -> Value {
+    if json_length(response) <= max {
+        return response.clone();
+    }
     let text = match response {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if text.len() <= max {
-        return response.clone();
-    }
     let mut cut = max;
     while !text.is_char_boundary(cut) {
         cut -= 1;
@@ -251,10 +348,23 @@ fn shortened(response: &Value, max: usize) -> Value {
     ))
 }
 
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Drops the oldest units (a tool call with its results, or one other step) until the estimated
 /// tokens fit.
-fn within_budget(matched: &mut [(usize, Vec<Event>)], max_tokens: usize) {
-    let cost = |e: &Event| -> usize {
+fn within_budget(matched: &mut [(usize, Vec<Arc<Event>>)], max_tokens: usize) {
+    let cost = |e: &Arc<Event>| -> usize {
         e.content
             .iter()
             .flat_map(|c| &c.parts)
@@ -286,7 +396,7 @@ fn within_budget(matched: &mut [(usize, Vec<Event>)], max_tokens: usize) {
 }
 
 /// How many leading steps form one unit: a tool call together with the results after it.
-fn unit_len(steps: &[Event]) -> usize {
+fn unit_len(steps: &[Arc<Event>]) -> usize {
     let has = |e: &Event, call: bool| {
         e.content.iter().flat_map(|c| &c.parts).any(|p| match p {
             Part::ToolCall { .. } => call,
@@ -371,7 +481,7 @@ mod tests {
         })
     }
 
-    fn turn_with_tool(inv: &str, answer: &str, result: Value) -> Vec<Event> {
+    fn turn_with_tool(inv: &str, answer: &str, result: Value) -> Vec<Arc<Event>> {
         let call = event(
             inv,
             "assistant",
@@ -399,7 +509,7 @@ mod tests {
             }],
         );
         shown.shown_as_answer = true;
-        vec![call, results, shown]
+        vec![call.into(), results.into(), shown.into()]
     }
 
     #[test]

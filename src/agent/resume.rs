@@ -13,8 +13,8 @@
 //! their end in the paused turn and their events are in the session).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ impl ResumePoint {
     /// The resume point of a turn that brings the results of client tool calls: the event that
     /// made the first of those calls, and the checkpoints its invocation recorded. `None` when
     /// the results match no call of this session (a client that made its own calls).
-    pub fn find(events: &[Event], result_ids: &[String]) -> Option<Self> {
+    pub fn find(events: &[Arc<Event>], result_ids: &[String]) -> Option<Self> {
         let call = events.iter().rev().find(|event| {
             event
                 .client_call_ids

@@ -123,7 +123,7 @@ impl AgentSet {
     /// ancestors are LlmAgents that allow transfer to their parent) answers; an agent that
     /// cannot is passed over, not a reason to stop looking. No such agent: the root.
     /// (A turn that brings client tool results goes to the caller instead: `agent::resume`.)
-    pub fn agent_to_run(&self, root: &str, events: &[Event]) -> String {
+    pub fn agent_to_run(&self, root: &str, events: &[Arc<Event>]) -> String {
         if !self.nodes.contains_key(root) {
             return root.to_string();
         }

@@ -72,6 +72,7 @@ pub fn run(
                         }
                         let (response, delta) = agent_tool::finish(&inner).await;
                         crate::session::state::apply_keep_nulls(&mut actions.state_delta, &delta);
+                        actions.skip_summarization |= tool.skips_summarization();
                         response
                     }
                     None => {

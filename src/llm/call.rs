@@ -31,10 +31,14 @@ pub enum Answer {
 /// once: another provider would refuse the same request.
 pub async fn answer(
     registry: &ProviderRegistry,
-    request: ChatRequest,
+    mut request: ChatRequest,
     route: Route,
     facts: &RequestFacts,
 ) -> Result<Answer, LlmError> {
+    // One shared copy of the request for every attempt; a fallback with another model gets its
+    // own copy with that model.
+    request.model = Some(route.model.clone());
+    let request = std::sync::Arc::new(request);
     let mut candidates = vec![route.clone()];
     for fallback in &route.provider.config.settings.fallbacks {
         match registry.resolve(Some(fallback)) {
@@ -58,7 +62,7 @@ pub async fn answer(
         let retries = provider.config.settings.retries;
         for attempt in 0..=retries {
             facts.upstream_starting();
-            match attempt_once(request.clone(), &candidate, facts).await {
+            match attempt_once(for_model(&request, &candidate.model), &candidate, facts).await {
                 Ok(answer) => {
                     provider.breaker.record_success();
                     return Ok(answer);
@@ -130,12 +134,21 @@ fn error_kind(error: &LlmError) -> String {
     }
 }
 
+/// The request with `model` as its model: the shared one when it already is.
+fn for_model(request: &std::sync::Arc<ChatRequest>, model: &str) -> std::sync::Arc<ChatRequest> {
+    if request.model.as_deref() == Some(model) {
+        return request.clone();
+    }
+    let mut copy = (**request).clone();
+    copy.model = Some(model.to_string());
+    std::sync::Arc::new(copy)
+}
+
 async fn attempt_once(
-    mut request: ChatRequest,
+    request: std::sync::Arc<ChatRequest>,
     route: &Route,
     facts: &RequestFacts,
 ) -> Result<Answer, LlmError> {
-    request.model = Some(route.model.clone());
     let prompt_tokens = usage_estimate::prompt_tokens(&request);
     let provider = &route.provider;
     let llm = provider.llm.clone();

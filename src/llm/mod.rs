@@ -38,10 +38,12 @@ pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, LlmError>> + 
 pub type LlmFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LlmError>> + Send + 'a>>;
 
 /// One call to a model. `body.model` already holds the upstream's own model name (any
-/// `provider/` prefix removed); all other fields are the client's, untouched.
+/// `provider/` prefix removed); all other fields are the client's, untouched. Shared, so retries
+/// and fallbacks resend it without copying every message; an adapter that must change it
+/// (provider quirks) copies it then (`Arc::make_mut`).
 #[derive(Debug, Clone)]
 pub struct LlmRequest {
-    pub body: ChatRequest,
+    pub body: std::sync::Arc<ChatRequest>,
 }
 
 /// A chat model behind some HTTP API.

@@ -43,9 +43,14 @@ impl OpenAiCompat {
     }
 
     /// Applies the provider's quirks to the outgoing body.
-    fn prepare(&self, mut body: ChatRequest) -> ChatRequest {
-        if self.flatten_content {
-            for message in &mut body.messages {
+    fn prepare(&self, mut body: Arc<ChatRequest>) -> Arc<ChatRequest> {
+        let flattens = self.flatten_content
+            && body
+                .messages
+                .iter()
+                .any(|m| matches!(m.0.get("content"), Some(Value::Array(_))));
+        if flattens {
+            for message in &mut Arc::make_mut(&mut body).messages {
                 if let Some(Value::Array(parts)) = message.0.get("content") {
                     let text = join_text_parts(parts);
                     message.0.insert("content".to_string(), Value::String(text));
@@ -53,7 +58,7 @@ impl OpenAiCompat {
             }
         }
         if let Some(memory) = &self.reasoning_memory {
-            memory.restore(&mut body.messages);
+            memory.restore_shared(&mut body);
         }
         body
     }

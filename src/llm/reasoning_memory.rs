@@ -68,23 +68,45 @@ impl ReasoningMemory {
     /// Puts remembered reasoning into assistant messages that carry tool calls but no
     /// `reasoning_content`. Messages the client already filled are left alone.
     pub fn restore(&self, messages: &mut [Message]) {
-        for message in messages.iter_mut() {
-            if message.role() != "assistant" || message.0.contains_key("reasoning_content") {
-                continue;
-            }
-            let reasoning = message.tool_calls().and_then(|calls| {
-                calls
-                    .iter()
-                    .filter_map(|c| c.get("id").and_then(Value::as_str))
-                    .find_map(|id| self.recall(id))
-            });
-            if let Some(reasoning) = reasoning {
-                message.0.insert(
-                    "reasoning_content".to_string(),
-                    Value::String(reasoning.to_string()),
-                );
-            }
+        for (index, reasoning) in self.missing(messages) {
+            messages[index].0.insert(
+                "reasoning_content".to_string(),
+                Value::String(reasoning.to_string()),
+            );
         }
+    }
+
+    /// The same for a shared request: copied only when some reasoning goes back in.
+    pub fn restore_shared(&self, body: &mut std::sync::Arc<crate::wire::ChatRequest>) {
+        let missing = self.missing(&body.messages);
+        if missing.is_empty() {
+            return;
+        }
+        let messages = &mut std::sync::Arc::make_mut(body).messages;
+        for (index, reasoning) in missing {
+            messages[index].0.insert(
+                "reasoning_content".to_string(),
+                Value::String(reasoning.to_string()),
+            );
+        }
+    }
+
+    /// (message index, remembered reasoning) for each message that lacks it.
+    fn missing(&self, messages: &[Message]) -> Vec<(usize, Arc<str>)> {
+        messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role() == "assistant" && !m.0.contains_key("reasoning_content"))
+            .filter_map(|(index, message)| {
+                let reasoning = message.tool_calls().and_then(|calls| {
+                    calls
+                        .iter()
+                        .filter_map(|c| c.get("id").and_then(Value::as_str))
+                        .find_map(|id| self.recall(id))
+                })?;
+                Some((index, reasoning))
+            })
+            .collect()
     }
 }
 

@@ -30,10 +30,25 @@ use render::{Channel, EventRenderer, ReasoningMode};
 /// Chunks of one run; an `Err` ends it (before the first chunk it is still an HTTP error).
 pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Send>>;
 
-/// Events of a session a turn loads: enough to find the agent that answered last and to replay
-/// the recent turns' server-side steps (older turns come from the client's messages alone; the
-/// replay budget would drop their steps first anyway).
-const RECENT_EVENTS: usize = 300;
+/// Events of a session a turn loads to find the agent that answered last.
+const RECENT_EVENTS: usize = 100;
+/// With the history replay on, also this many per assistant message the client sent (a turn
+/// with a tool round is about four events), so every turn the client holds can be matched; at
+/// most [`MAX_REPLAY_EVENTS`] (the replay's token budget drops the oldest steps first anyway).
+const REPLAY_EVENTS_PER_TURN: usize = 8;
+const MAX_REPLAY_EVENTS: usize = 1000;
+
+fn events_to_load(request: &ChatRequest, limits: &RuntimeSettings) -> usize {
+    if limits.replay == crate::config::ReplayMode::None {
+        return RECENT_EVENTS;
+    }
+    let turns = request
+        .messages
+        .iter()
+        .filter(|m| m.role() == "assistant")
+        .count();
+    (RECENT_EVENTS + turns * REPLAY_EVENTS_PER_TURN).min(MAX_REPLAY_EVENTS)
+}
 
 pub struct Runner {
     pub sessions: Arc<dyn SessionService>,
@@ -56,9 +71,10 @@ pub struct RunRequest<'a> {
 impl Runner {
     pub async fn start(&self, run: RunRequest<'_>) -> Result<RunChunks, RunError> {
         let (root, key) = (&run.root, &run.session);
+        let recent = events_to_load(run.request, &self.limits);
         let mut session = match self
             .sessions
-            .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
+            .get_recent_session(root, &key.user, &key.id, recent)
             .await?
         {
             Some(session) => session,
@@ -71,7 +87,7 @@ impl Runner {
                 // Another request of the same new chat created it a moment ago.
                 Err(error @ SessionError::AlreadyExists(_)) => self
                     .sessions
-                    .get_recent_session(root, &key.user, &key.id, RECENT_EVENTS)
+                    .get_recent_session(root, &key.user, &key.id, recent)
                     .await?
                     .ok_or(error)?,
                 Err(error) => return Err(error.into()),

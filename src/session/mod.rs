@@ -14,6 +14,7 @@ pub mod state;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,7 +28,9 @@ pub struct Session {
     pub user_id: String,
     /// Session-scoped keys, plus the `user:` and `app:` keys merged in when the session is read.
     pub state: Map<String, Value>,
-    pub events: Vec<Event>,
+    /// Shared, not copied: loading a session for a turn clones pointers, not every event's
+    /// texts and tool results.
+    pub events: Vec<Arc<Event>>,
     pub last_update_time: f64,
 }
 
@@ -35,7 +38,7 @@ pub struct Session {
 #[derive(Debug, Default, PartialEq)]
 pub struct Appended {
     /// The event as stored (`temp:` keys removed from its delta), or `None` for a partial event.
-    pub stored: Option<Event>,
+    pub stored: Option<Arc<Event>>,
     /// The session-scoped part of the delta: stores apply it key by key to what they hold, never
     /// write back this copy's whole state (another request may have changed other keys meanwhile).
     pub session_delta: Map<String, Value>,
@@ -66,6 +69,7 @@ impl Session {
         let split = state::split(delta);
         let mut stored = event.clone();
         stored.actions.state_delta = state::without_temp(delta);
+        let stored = Arc::new(stored);
         self.events.push(stored.clone());
         self.last_update_time = event.timestamp;
         Appended {

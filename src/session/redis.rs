@@ -117,7 +117,7 @@ impl RedisSessionService {
         for raw in raw_events {
             let event: Event = serde_json::from_str(&raw)
                 .map_err(|e| SessionError::Store(format!("stored event is not valid: {e}")))?;
-            session.events.push(event);
+            session.events.push(std::sync::Arc::new(event));
         }
         Ok(Some(session))
     }

@@ -174,7 +174,7 @@ fn load_recent(
         let text = event.map_err(db_error)?;
         let event: Event = serde_json::from_str(&text)
             .map_err(|e| SessionError::Store(format!("stored event is not valid: {e}")))?;
-        session.events.push(event);
+        session.events.push(std::sync::Arc::new(event));
     }
     let app_state = read_state(
         conn,

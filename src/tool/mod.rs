@@ -68,6 +68,12 @@ pub trait Tool: Send + Sync {
         None
     }
 
+    /// Its result is the calling agent's answer: the agent makes no further model call (ADK's
+    /// `skip_summarization` on an `AgentTool`).
+    fn skips_summarization(&self) -> bool {
+        false
+    }
+
     /// `Some` for a toolset (an MCP server): it stands for several tools, known only once it is
     /// reached; the agent offers those instead of this entry.
     fn expand(self: Arc<Self>) -> Option<ExpandFuture> {
