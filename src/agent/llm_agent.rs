@@ -219,6 +219,9 @@ enum ModelOutput {
 }
 
 impl Agent for LlmAgent {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
     fn name(&self) -> &str {
         &self.name
     }

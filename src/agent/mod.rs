@@ -131,6 +131,10 @@ pub trait Agent: Send + Sync {
     fn stream_mode(&self) -> Option<StreamMode> {
         None
     }
+    /// The model an LlmAgent names (its own or inherited), `provider/model`.
+    fn model(&self) -> Option<&str> {
+        None
+    }
     /// Whether this agent forbids handing the conversation back to its parent (LlmAgent only).
     fn disallows_transfer_to_parent(&self) -> bool {
         false

@@ -74,6 +74,20 @@ impl AgentSet {
         }
     }
 
+    /// The model an agent names: its own (an LlmAgent's, inherited included), else the first
+    /// one named in its sub-agents, depth first. A chat UI's background task for this agent is
+    /// served by it.
+    pub fn model_of(&self, name: &str) -> Option<String> {
+        let agent = self.get(name)?;
+        if let Some(model) = agent.model() {
+            return Some(model.to_string());
+        }
+        agent
+            .sub_agents()
+            .iter()
+            .find_map(|child| self.model_of(child))
+    }
+
     pub fn parent_of(&self, name: &str) -> Option<&str> {
         self.nodes.get(name)?.parent.as_deref()
     }

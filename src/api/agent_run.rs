@@ -43,6 +43,33 @@ pub fn reasoning_mode(
     }
 }
 
+/// The key may use the agent `root` — or, when the agent serves another model name (the default
+/// agent), that model. Without keys the model must still resolve.
+pub fn check_agent_allowed(
+    state: &AppState,
+    client_key: Option<&ClientKey>,
+    model: Option<&str>,
+    root: &str,
+) -> Result<(), ApiError> {
+    match (client_key, model) {
+        (Some(key), Some(model)) => {
+            let route = state.registry.resolve(Some(model))?;
+            check_model_allowed(state, key, Some(model), &route)
+        }
+        (Some(key), None) if !key.may_use(root) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorObject::new(
+                format!("The API key '{}' may not use the agent '{root}'.", key.name),
+                "invalid_request_error",
+            )
+            .with_param("model")
+            .with_code("model_not_allowed"),
+        )),
+        (None, Some(model)) => state.registry.resolve(Some(model)).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
 pub async fn run(
     state: &AppState,
     facts: &RequestFacts,
@@ -64,28 +91,7 @@ pub async fn run(
         f.agent = Some(root.clone());
         f.model = Some(shown_model.clone());
     });
-    if let Some(key) = client_key {
-        match &model {
-            Some(model) => {
-                let route = state.registry.resolve(Some(model))?;
-                check_model_allowed(state, key, Some(model), &route)?;
-            }
-            None if !key.may_use(&root) => {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorObject::new(
-                        format!("The API key '{}' may not use the agent '{root}'.", key.name),
-                        "invalid_request_error",
-                    )
-                    .with_param("model")
-                    .with_code("model_not_allowed"),
-                ));
-            }
-            None => {}
-        }
-    } else if let Some(model) = &model {
-        state.registry.resolve(Some(model))?;
-    }
+    check_agent_allowed(state, client_key, model.as_deref(), &root)?;
     if request.extra.get("n").and_then(Value::as_u64).unwrap_or(1) > 1 {
         return Err(ApiError::invalid_request(
             "Agents produce one answer per request: n must be 1.",

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
 use super::agent_run;
+use super::background_task;
 use super::body::read_body;
 use super::caller::Caller;
 use super::respond::{AnswerBody, Respond};
@@ -48,14 +49,37 @@ async fn run(
     let mut request = validate::parse_off_the_workers(bytes).await?;
     drop(memory);
     let agents = state.agents();
+    let mut task = None;
     if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
-        return agent_run::run(state, facts, client_key, headers, request, agents, root).await;
+        let tasks = &state.config.agents.background_tasks;
+        match background_task::recognise(&request, tasks) {
+            None => {
+                return agent_run::run(state, facts, client_key, headers, request, agents, root)
+                    .await;
+            }
+            Some(kind) => {
+                // The key must be allowed the agent it asked for; the task then runs on the
+                // agent's behalf with the agent's model, as the agent's own calls do.
+                let asked = request.model.clone().filter(|m| *m != root);
+                agent_run::check_agent_allowed(state, client_key, asked.as_deref(), &root)?;
+                request.model = tasks
+                    .model
+                    .clone()
+                    .or_else(|| agents.model_of(&root))
+                    .or(asked);
+                facts.update(|f| {
+                    f.task = Some(kind);
+                    f.agent = Some(root.clone());
+                });
+                task = Some(kind);
+            }
+        }
     }
     let route = state.registry.resolve(request.model.as_deref())?;
     let stream = request.is_stream();
     facts.record_route(route.provider.name(), &route.model);
     facts.update(|f| f.stream = stream);
-    if let Some(key) = client_key {
+    if let Some(key) = client_key.filter(|_| task.is_none()) {
         check_model_allowed(state, key, request.model.as_deref(), &route)?;
     }
     let extra_headers = admit(state, facts, client_key).await?;

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod agent_run;
+pub mod background_task;
 pub mod body;
 pub mod body_budget;
 pub mod browser_guard;

@@ -140,6 +140,7 @@ impl LogOnDrop {
             provider = facts.provider.as_deref().unwrap_or("-"),
             model = facts.model.as_deref().unwrap_or("-"),
             agent = facts.agent.as_deref().unwrap_or("-"),
+            task = facts.task.unwrap_or("-"),
             session = facts.session_id.as_deref().unwrap_or("-"),
             llm_calls = facts.llm_calls,
             stream = facts.stream,
@@ -230,6 +231,7 @@ fn record_metrics(
             "agent",
             facts.agent.clone().unwrap_or_else(|| "-".to_string()),
         ),
+        ("task", facts.task.unwrap_or("-").to_string()),
         ("outcome", outcome.to_string()),
     ];
     ::metrics::counter!(metrics::REQUESTS, &labels).increment(1);

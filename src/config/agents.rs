@@ -19,6 +19,8 @@ pub struct AgentSettings {
     /// Agent that answers requests for any model that is not an agent's name; unset = the
     /// built-in transparent agent (plain proxying).
     pub default_agent: Option<String>,
+    /// Chat UIs' background tasks (titles, tags, follow-ups…) sent to an agent.
+    pub background_tasks: BackgroundTaskSettings,
 }
 
 impl Default for AgentSettings {
@@ -27,9 +29,38 @@ impl Default for AgentSettings {
             dir: "agents".into(),
             prompts_dir: "prompts".into(),
             default_agent: None,
+            background_tasks: BackgroundTaskSettings::default(),
         }
     }
 }
+
+/// `agents.background_tasks`: how a chat UI's housekeeping requests to an agent are served
+/// (`api::background_task` recognises them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackgroundTaskSettings {
+    pub mode: TaskMode,
+    /// The model that serves them; unset = the agent's own model if it names one, else the
+    /// default model.
+    pub model: Option<String>,
+    /// More prompts to recognise: regexes matched against the start of the last user message.
+    pub patterns: Vec<String>,
+    /// `patterns`, compiled when the settings are validated.
+    #[serde(skip)]
+    pub compiled: Vec<regex::Regex>,
+}
+
+/// Whether background tasks skip the agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskMode {
+    /// One plain model call.
+    #[default]
+    Direct,
+    /// Through the agent like any other message.
+    Agent,
+}
+
+settings_enum!(TaskMode { "direct" => Direct, "agent" => Agent });
 
 /// Per-request limits of an agent run: no runaway loops.
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +169,21 @@ pub fn validate(
     if let Some(dir) = &overrides.agents_dir {
         agents.dir.clone_from(dir);
     }
+    let tasks = &mut agents.background_tasks;
+    tasks.compiled = tasks
+        .patterns
+        .iter()
+        .enumerate()
+        .map(|(i, pattern)| {
+            regex::Regex::new(pattern).map_err(|e| {
+                ConfigError::field(
+                    file,
+                    format!("agents.background_tasks.patterns[{i}]"),
+                    format!("not a valid regex: {e}"),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
     if settings.runtime.max_llm_calls == 0 {
         return Err(ConfigError::field(
             file,

@@ -20,7 +20,8 @@ use serde::Deserialize;
 
 pub use crate::auth::{AuthSettings, KeySettings};
 pub use agents::{
-    AgentSettings, ReasoningSettings, ReplayMode, RuntimeSettings, SessionSettings, SessionStore,
+    AgentSettings, BackgroundTaskSettings, ReasoningSettings, ReplayMode, RuntimeSettings,
+    SessionSettings, SessionStore, TaskMode,
 };
 pub use backends::{Backend, CacheSettings, CacheWhen, LimitSettings, RedisSettings};
 pub use error::ConfigError;

@@ -23,6 +23,9 @@ pub struct Facts {
     pub model: Option<String>,
     /// The agent that served the request (none for plain proxying).
     pub agent: Option<String>,
+    /// A chat UI's background task served by a plain model call instead of the agent (`title`,
+    /// `tags`, …; `api::background_task`).
+    pub task: Option<&'static str>,
     /// The agent session the request continued.
     pub session_id: Option<String>,
     /// Model calls the agent run made.
