@@ -69,15 +69,14 @@ async fn background_tasks_of_a_chat_ui_cost_one_plain_call_each() {
     assert_eq!(up.requests().len(), 2);
 
     // Open WebUI's title, tags and follow-ups, and LibreChat's title: one plain call each.
+    // Open WebUI 0.12.4's templates (open_webui/config.py) begin with these lines.
     let tasks = [
-        open_webui_task(
-            "Generate a concise, 3-5 word title with an emoji summarizing the chat history.",
-        ),
+        open_webui_task("Generate a concise title summarizing the chat history."),
         open_webui_task(
             "Generate 1-3 broad tags categorizing the main themes of the chat history, along with 1-3 more specific subtopic tags.",
         ),
         open_webui_task(
-            "Suggest 3-5 relevant follow-up questions or prompts that the user might naturally ask next in this conversation as a **user**, based on the chat history, to help continue or deepen the discussion.",
+            "Predict 3-5 useful messages this user might naturally send next to advance their current objective.",
         ),
         json!([{"role": "user", "content": "Provide a concise, 5-word-or-less title for the conversation, using title case conventions. Only return the title itself.\n\nConversation:\nUser: Plan a weekend in Rome"}]),
     ];

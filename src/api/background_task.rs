@@ -24,6 +24,8 @@ const OPEN_WEBUI_TASKS: &[(&str, &str)] = &[
     ("title", "title"),
     ("tags", "tags"),
     ("follow-up", "follow_ups"),
+    // 0.12: "Predict 3-5 useful messages this user might naturally send next …"
+    ("send next", "follow_ups"),
     ("autocompletion", "autocomplete"),
     ("image generation", "image_prompt"),
     ("queries", "queries"),
@@ -38,6 +40,11 @@ const KNOWN_PROMPTS: &[(&str, bool, &str)] = &[
         "emoji",
     ),
     ("Available Tools:", true, "tool_selection"),
+    (
+        "You have been provided with a set of responses from various models",
+        true,
+        "moa",
+    ),
     ("5-word-or-less title for the conversation", false, "title"),
     ("A concise title in the detected language", false, "title"),
     (
@@ -119,6 +126,10 @@ mod tests {
             ),
             (
                 "### Task:\nSuggest 3-5 relevant follow-up questions or prompts",
+                "follow_ups",
+            ),
+            (
+                "### Task:\nPredict 3-5 useful messages this user might naturally send next to advance their current objective.",
                 "follow_ups",
             ),
             (
