@@ -379,7 +379,9 @@ mod tests {
 
 /// Where reasoning goes in the client's stream: `reasoning_content` (DeepSeek, Open WebUI,
 /// LibreChat), `reasoning` (OpenRouter, Ollama /v1), `think_tags` (`<think>…</think>` inline in
-/// content, for clients that only parse tags) or `hidden`.
+/// content, for clients that only parse tags) or `hidden`. `open_webui` is `reasoning_content`
+/// plus what only Open WebUI understands, for agent runs (`runner::open_webui`): a live status
+/// line, tool cards, sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasoningMode {
@@ -388,6 +390,7 @@ pub enum ReasoningMode {
     Reasoning,
     ThinkTags,
     Hidden,
+    OpenWebui,
 }
 
 impl ReasoningMode {
@@ -397,7 +400,7 @@ impl ReasoningMode {
     pub fn delta(self, text: String, open_tag: bool, close_tag: bool) -> Option<Delta> {
         match self {
             Self::Hidden => None,
-            Self::ReasoningContent => Some(Delta {
+            Self::ReasoningContent | Self::OpenWebui => Some(Delta {
                 reasoning_content: Some(text),
                 ..Delta::default()
             }),
@@ -424,6 +427,7 @@ impl ReasoningMode {
             "reasoning" => Some(Self::Reasoning),
             "think_tags" => Some(Self::ThinkTags),
             "hidden" => Some(Self::Hidden),
+            "open_webui" => Some(Self::OpenWebui),
             _ => None,
         }
     }

@@ -169,3 +169,214 @@ async fn background_tasks_can_go_to_their_own_model_or_through_the_agent() {
         "mode: agent runs the planner's two steps"
     );
 }
+
+fn events(sse: &SseTranscript) -> Vec<Value> {
+    sse.json()
+        .iter()
+        .filter_map(|c| c.get("event").cloned())
+        .collect()
+}
+
+fn descriptions(sse: &SseTranscript) -> Vec<String> {
+    events(sse)
+        .iter()
+        .filter_map(|e| e["data"]["description"].as_str().map(str::to_string))
+        .collect()
+}
+
+const OPEN_WEBUI: (&str, &str) = ("X-Reasoning-Mode", "open_webui");
+
+/// The Open WebUI style: the status line follows the run, a server-side tool call is a native
+/// tool card, and the card that comes back next turn is the tool call and result again — no
+/// markup reaches the model. Without the style nothing of it is sent.
+#[tokio::test]
+async fn open_webui_style_shows_status_and_tool_cards_and_takes_them_back() {
+    let up = FakeUpstream::start(script(vec![
+        tool_call_reply(
+            &[("c1", "current_time", json!({"timezone": "Asia/Tokyo"}))],
+            1,
+            1,
+        ),
+        text_reply("It is noon in Tokyo.", 1, 1),
+        text_reply("You are welcome.", 1, 1),
+        tool_call_reply(&[("c2", "current_time", json!({"timezone": "UTC"}))], 1, 1),
+        text_reply("Plain.", 1, 1),
+    ]))
+    .await;
+    let root = project(
+        "owui-style",
+        &[(
+            "agents/assistant.yaml",
+            "name: assistant\ninstruction: Use current_time.\ntools:\n  - name: current_time\n",
+        )],
+    );
+    let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
+    let session = ("X-Session-Id", "owui-1");
+    let first = read_sse(
+        chat_request(
+            &proxy,
+            None,
+            &json!({"model": "assistant", "messages": user("time in Tokyo?"), "stream": true}),
+            &[OPEN_WEBUI, session],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        descriptions(&first),
+        ["assistant is working…", "Calling current_time…", "Done"]
+    );
+    assert_eq!(events(&first).last().expect("done")["data"]["done"], true);
+    let content = first.content();
+    assert!(
+        content.starts_with(
+            "\n<details type=\"tool_calls\" done=\"true\" id=\"c1\" name=\"current_time\""
+        ),
+        "{content}"
+    );
+    assert!(
+        content.contains("Asia/Tokyo") && content.contains("weekday"),
+        "{content}"
+    );
+    assert!(
+        content.ends_with("</details>\nIt is noon in Tokyo."),
+        "{content}"
+    );
+    assert!(
+        !first.reasoning().contains("🔧"),
+        "the card replaces the reasoning line"
+    );
+
+    // Turn 2: Open WebUI sends the message back as it was streamed.
+    let messages = json!([
+        {"role": "user", "content": "time in Tokyo?"},
+        {"role": "assistant", "content": content},
+        {"role": "user", "content": "thanks"},
+    ]);
+    read_sse(
+        chat_request(
+            &proxy,
+            None,
+            &json!({"model": "assistant", "messages": messages, "stream": true}),
+            &[OPEN_WEBUI, session],
+        )
+        .await,
+    )
+    .await;
+    let sent = up.requests()[2].body["messages"].clone();
+    let roles: Vec<&str> = sent
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool", "assistant", "user"]
+    );
+    assert_eq!(sent[2]["tool_calls"][0]["id"], "c1");
+    assert_eq!(sent[2]["tool_calls"][0]["function"]["name"], "current_time");
+    assert!(
+        sent[3]["content"]
+            .as_str()
+            .is_some_and(|t| t.contains("Asia/Tokyo"))
+    );
+    assert_eq!(sent[4]["content"], "It is noon in Tokyo.");
+    assert!(!sent.to_string().contains("<details"), "{sent}");
+
+    // Without the style: today's rendering, no events, no markup.
+    let plain = read_sse(
+        chat_request(
+            &proxy,
+            None,
+            &json!({"model": "assistant", "messages": user("time?"), "stream": true}),
+            &[],
+        )
+        .await,
+    )
+    .await;
+    assert!(events(&plain).is_empty());
+    assert_eq!(plain.content(), "Plain.");
+    assert!(plain.reasoning().contains("🔧 current_time"));
+}
+
+/// A hand-over shows in the status line; a page `fetch_url` read is listed as a source.
+#[tokio::test]
+async fn open_webui_style_shows_hand_overs_and_sources() {
+    let up = FakeUpstream::start(|req: &Recorded| {
+        if req.path == "/page" {
+            return Reply::Sse(vec![Step::Raw(
+                "<!doctype html><html><body><p>Rome has 900 churches.</p></body></html>".into(),
+            )]);
+        }
+        let system = req.system();
+        let after_tool = req.body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .is_some_and(|m| m["role"] == "tool");
+        if system.starts_with("Route.") {
+            return tool_call_reply(
+                &[(
+                    "t1",
+                    "transfer_to_agent",
+                    json!({"agent_name": "researcher"}),
+                )],
+                1,
+                1,
+            );
+        }
+        if !after_tool {
+            let url = format!("http://{}/page", req.headers["host"].to_str().unwrap_or(""));
+            return tool_call_reply(&[("f1", "fetch_url", json!({"url": url}))], 1, 1);
+        }
+        text_reply("Rome has 900 churches.", 1, 1)
+    })
+    .await;
+    let root = project(
+        "owui-router",
+        &[
+            (
+                "agents/desk.yaml",
+                "name: desk\ninstruction: Route.\nsub_agents:\n  - name: researcher\n",
+            ),
+            (
+                "agents/researcher.yaml",
+                "name: researcher\ndescription: Reads pages.\ninstruction: Read.\ntools:\n  - name: fetch_url\n    args: { allow_private: true }\n",
+            ),
+        ],
+    );
+    let proxy = start_proxy(&agent_settings(&up.openai_base(), &root, "")).await;
+    let sse = read_sse(
+        chat_request(
+            &proxy,
+            None,
+            &json!({"model": "desk", "messages": user("churches in Rome?"), "stream": true}),
+            &[OPEN_WEBUI],
+        )
+        .await,
+    )
+    .await;
+    let said = descriptions(&sse);
+    assert!(
+        said.contains(&"Handing over to researcher".to_string()),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&"researcher is working…".to_string()),
+        "{said:?}"
+    );
+    let sources: Vec<Value> = sse
+        .json()
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["annotations"].as_array().cloned())
+        .flatten()
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0]["type"], "url_citation");
+    assert!(
+        sources[0]["url_citation"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/page"))
+    );
+    assert!(sse.content().ends_with("Rome has 900 churches."));
+}

@@ -36,7 +36,7 @@ pub fn reasoning_mode(
         None => Ok(default),
         Some(Some(mode)) => Ok(mode),
         Some(None) => Err(ApiError::invalid_request(
-            "X-Reasoning-Mode must be one of reasoning_content, reasoning, think_tags, hidden.",
+            "X-Reasoning-Mode must be one of reasoning_content, reasoning, think_tags, hidden, open_webui.",
             Some("X-Reasoning-Mode"),
             "invalid_reasoning_mode",
         )),
@@ -79,6 +79,8 @@ pub async fn run(
     agents: std::sync::Arc<AgentSet>,
     root: String,
 ) -> Result<Response, ApiError> {
+    // Open WebUI sends the tool cards of earlier answers back inside their text.
+    super::tool_cards::unfold(&mut request.messages);
     let stream = request.is_stream();
     // The client's model, when it is not the agent's name: the default agent serves it.
     let model = request

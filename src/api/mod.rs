@@ -17,6 +17,7 @@ pub mod request_log;
 pub mod require_key;
 pub mod respond;
 pub mod sse;
+pub mod tool_cards;
 pub mod validate;
 
 use std::sync::{Arc, RwLock};

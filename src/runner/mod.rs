@@ -6,6 +6,7 @@
 //! agent, stores every complete event as it is produced (partial ones are only streamed), and
 //! renders each event through the [`EventRenderer`] the moment it arrives.
 
+pub mod open_webui;
 pub mod render;
 
 use std::pin::Pin;

@@ -53,6 +53,10 @@ pub struct EventRenderer {
     /// The event (model response) that wrote the answer last, and whether that text ended in
     /// whitespace: a new response's answer text starts a new paragraph instead of running on.
     last_answer: Option<(String, bool)>,
+    /// `open_webui` mode: the agent the status line names, and server-side calls waiting for
+    /// their results (id → name, arguments) to become tool cards.
+    status_author: Option<String>,
+    pending_calls: std::collections::HashMap<String, (String, Value)>,
 }
 
 impl EventRenderer {
@@ -70,6 +74,8 @@ impl EventRenderer {
             streamed: Default::default(),
             finish_reason: None,
             last_answer: None,
+            status_author: None,
+            pending_calls: Default::default(),
         }
     }
 
@@ -121,7 +127,16 @@ impl EventRenderer {
             }
             return out;
         }
+        let cards = self.mode == ReasoningMode::OpenWebui;
+        if cards && event.content.is_some() && self.status_author.as_deref() != Some(&event.author)
+        {
+            self.status_author = Some(event.author.clone());
+            self.status(&mut out, &format!("{} is working…", event.author), false);
+        }
         if let Some(target) = &event.actions.transfer_to_agent {
+            if cards {
+                self.status(&mut out, &format!("Handing over to {target}"), false);
+            }
             self.thought(
                 &mut out,
                 &event.author,
@@ -162,12 +177,31 @@ impl EventRenderer {
                 ) if client_call(part) => self.client_tool_call(&mut out, id, name, arguments),
                 (
                     Part::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    },
+                    _,
+                ) if cards => {
+                    self.status(&mut out, &format!("Calling {name}…"), false);
+                    self.pending_calls
+                        .insert(id.clone(), (name.clone(), arguments.clone()));
+                }
+                (
+                    Part::ToolCall {
                         name, arguments, ..
                     },
                     _,
                 ) => {
                     let line = format!("\n🔧 {name}({})\n", preview(&arguments.to_string()));
                     self.thought(&mut out, &event.author, &line);
+                }
+                (Part::ToolResult { id, name, response }, _) if cards => {
+                    let arguments = self
+                        .pending_calls
+                        .remove(id)
+                        .map_or(Value::Null, |(_, arguments)| arguments);
+                    self.tool_card(&mut out, id, name, &arguments, response);
                 }
                 (Part::ToolResult { name, response, .. }, _) => {
                     let line = format!("↳ {name}: {}\n", preview(&response.to_string()));
@@ -192,6 +226,9 @@ impl EventRenderer {
                 },
                 None,
             );
+        }
+        if self.mode == ReasoningMode::OpenWebui && self.status_author.is_some() {
+            self.status(&mut out, "Done", true);
         }
         let reason = match self.finish_reason {
             Some(reason) => reason,
@@ -237,6 +274,55 @@ impl EventRenderer {
             },
             None,
         );
+    }
+
+    /// A status line (`open_webui` mode): a chunk with no choices and an `event`.
+    fn status(&mut self, out: &mut Vec<ChatChunk>, description: &str, done: bool) {
+        let mut chunk = ChatChunk::built(&self.id, self.created, &self.model, None, None);
+        chunk
+            .extra
+            .insert("event".into(), super::open_webui::status(description, done));
+        out.push(chunk);
+    }
+
+    /// A server-side tool call with its result as Open WebUI's tool card, in the content; a page
+    /// `fetch_url` read is listed as a source too.
+    fn tool_card(
+        &mut self,
+        out: &mut Vec<ChatChunk>,
+        id: &str,
+        name: &str,
+        arguments: &Value,
+        result: &Value,
+    ) {
+        let mut content = String::new();
+        if self.think_open {
+            self.think_open = false;
+            content.push_str("</think>\n");
+        }
+        content.push_str(&super::open_webui::tool_card(id, name, arguments, result));
+        // The next answer text starts on the line after the card.
+        self.last_answer = Some((format!("card:{id}"), true));
+        let mut delta = Delta {
+            content: Some(content),
+            ..Delta::default()
+        };
+        if name == "fetch_url"
+            && let Some(url) = result
+                .get("url")
+                .or_else(|| arguments.get("url"))
+                .and_then(Value::as_str)
+        {
+            let title = result
+                .get("title")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .unwrap_or(url);
+            delta
+                .extra
+                .insert("annotations".into(), super::open_webui::source(url, title));
+        }
+        self.push(out, delta, None);
     }
 
     /// Another agent's text or a tool line: prefixed with the agent's name when the speaker changes.
