@@ -365,6 +365,14 @@ async fn open_webui_style_shows_hand_overs_and_sources() {
         said.contains(&"researcher is working…".to_string()),
         "{said:?}"
     );
+    assert_eq!(
+        said.last().map(String::as_str),
+        Some("Done: desk → researcher")
+    );
+    assert!(
+        !sse.content().contains("transfer_to_agent"),
+        "a hand-over is no card"
+    );
     let sources: Vec<Value> = sse
         .json()
         .iter()

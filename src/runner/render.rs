@@ -56,6 +56,8 @@ pub struct EventRenderer {
     /// `open_webui` mode: the agent the status line names, and server-side calls waiting for
     /// their results (id → name, arguments) to become tool cards.
     status_author: Option<String>,
+    /// Agents that worked in this run, in order (the final status names a hand-over).
+    status_agents: Vec<String>,
     pending_calls: std::collections::HashMap<String, (String, Value)>,
 }
 
@@ -75,6 +77,7 @@ impl EventRenderer {
             finish_reason: None,
             last_answer: None,
             status_author: None,
+            status_agents: Vec::new(),
             pending_calls: Default::default(),
         }
     }
@@ -131,6 +134,9 @@ impl EventRenderer {
         if cards && event.content.is_some() && self.status_author.as_deref() != Some(&event.author)
         {
             self.status_author = Some(event.author.clone());
+            if !self.status_agents.contains(&event.author) {
+                self.status_agents.push(event.author.clone());
+            }
             self.status(&mut out, &format!("{} is working…", event.author), false);
         }
         if let Some(target) = &event.actions.transfer_to_agent {
@@ -175,6 +181,9 @@ impl EventRenderer {
                     },
                     _,
                 ) if client_call(part) => self.client_tool_call(&mut out, id, name, arguments),
+                // A hand-over shows in the status line, not as a card.
+                (Part::ToolCall { name, .. } | Part::ToolResult { name, .. }, _)
+                    if cards && name == "transfer_to_agent" => {}
                 (
                     Part::ToolCall {
                         id,
@@ -228,7 +237,11 @@ impl EventRenderer {
             );
         }
         if self.mode == ReasoningMode::OpenWebui && self.status_author.is_some() {
-            self.status(&mut out, "Done", true);
+            let done = match self.status_agents.as_slice() {
+                [_] | [] => "Done".to_string(),
+                agents => format!("Done: {}", agents.join(" → ")),
+            };
+            self.status(&mut out, &done, true);
         }
         let reason = match self.finish_reason {
             Some(reason) => reason,
