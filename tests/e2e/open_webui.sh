@@ -83,6 +83,22 @@ task_calls=$(sed 's/.*task_calls=\([0-9]*\).*/\1/' <<<"$calls")
 [ "$task_calls" -ge 3 ] && echo "ok: background tasks served by $task_calls plain calls (one each)" || { echo "FAILED: background tasks"; failures=$((failures+1)); }
 expect "$(grep 'task=\"title\"' "$out/proxy.log" || true)" 'task="title"' "access log names the task"
 
+# One message to `planner`: its two steps plus one plain call per background task.
+: >"$log"
+page=$(drive planner "$out/planner.png" "Plan a weekend in Rome")
+expect "$page" "Here is the answer." "planner: the answer"
+counts=$(python3 - "$log" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+steps = [r for r in rows if r["messages"] and r["messages"][0].get("role") == "system"]
+tasks = [r["messages"][-1]["content"].split("\n")[1] for r in rows if not (r["messages"] and r["messages"][0].get("role") == "system")]
+kinds = sorted("title" if "title" in t else "tags" if "tags" in t else "follow_ups" if "send next" in t else "other" for t in tasks)
+print(f"planner_steps={len(steps)} tasks={','.join(kinds)}")
+PY
+)
+echo "$counts"
+expect "$counts" "planner_steps=2 tasks=follow_ups,tags,title" "planner: exactly its 2 calls + one plain call per task"
+
 page=$(drive router "$out/router.png" "Please write code that reverses a string")
 expect "$page" "Done: router → code_expert" "router: the hand-over in the status line"
 
