@@ -34,10 +34,11 @@ pub type RunChunks = Pin<Box<dyn Stream<Item = Result<ChatChunk, RunError>> + Se
 /// Events of a session a turn loads to find the agent that answered last.
 const RECENT_EVENTS: usize = 100;
 /// With the history replay on, also this many per assistant message the client sent (a turn
-/// with a tool round is about four events), so every turn the client holds can be matched; at
-/// most [`MAX_REPLAY_EVENTS`] (the replay's token budget drops the oldest steps first anyway).
-const REPLAY_EVENTS_PER_TURN: usize = 8;
-const MAX_REPLAY_EVENTS: usize = 1000;
+/// with a tool round is four events), so the turns the client holds can be matched; at most
+/// [`MAX_REPLAY_EVENTS`]: the SQLite and Redis stores parse every loaded event, and the replay's
+/// token budget drops the oldest steps first anyway.
+const REPLAY_EVENTS_PER_TURN: usize = 6;
+const MAX_REPLAY_EVENTS: usize = 400;
 
 fn events_to_load(request: &ChatRequest, limits: &RuntimeSettings) -> usize {
     if limits.replay == crate::config::ReplayMode::None {
