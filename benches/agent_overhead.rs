@@ -15,6 +15,7 @@
 //! | two_steps   | SequentialAgent of two LlmAgents: 2 calls               |
 //! | tool_step   | LlmAgent + `current_time`: call, tool, call             |
 //! | chat20_none | tool_step with a 20-turn chat history, `runtime.replay: none` |
+//! | chat20_miss | the same with the replay on, but answers that match no turn (nothing put back) |
 //! | chat20_all  | the same with the history replay on (20 earlier tool rounds put back) |
 //!
 //! `chat20_all − chat20_none` is the replay's cost: loading the turns' events, matching the
@@ -76,6 +77,11 @@ fn body(model: &str, with_clock: bool) -> Value {
 /// so every earlier turn of the session (each a tool round) matches one of them.
 fn chat20(model: &str) -> Value {
     let answer: String = (0..PIECES).map(|i| format!("tok{i} ")).collect();
+    chat20_answering(model, &answer)
+}
+
+/// The same chat with answers the session never produced: the replay looks, matches nothing.
+fn chat20_answering(model: &str, answer: &str) -> Value {
     let mut messages = Vec::new();
     for turn in 0..20 {
         messages
@@ -180,6 +186,7 @@ fn main() {
             ("two_steps", &proxy_url, body("two_steps", false), vec!["direct", "direct"]),
             ("tool_step", &proxy_url, body("tool_step", false), vec!["direct_tool", "direct"]),
             ("chat20_none", &proxy_none_url, chat20("tool_step"), vec!["direct_tool", "direct"]),
+            ("chat20_miss", &proxy_url, chat20_answering("tool_step", "An answer typed elsewhere."), vec!["direct_tool", "direct"]),
             ("chat20_all", &proxy_url, chat20("tool_step"), vec!["direct_tool", "direct"]),
         ];
         for (_, url, body, _) in &paths {
@@ -247,6 +254,11 @@ fn main() {
             "  the history replay on a 20-turn chat {:+.3} ms, proxy CPU {:+.0} µs per request (chat20_all − chat20_none; 40 more messages to the upstream per model call)",
             get("chat20_all") - get("chat20_none"),
             cpu("chat20_all") - cpu("chat20_none")
+        );
+        println!(
+            "    of which looking (load, match, plan; nothing put back) {:+.3} ms, {:+.0} µs CPU (chat20_miss − chat20_none)",
+            get("chat20_miss") - get("chat20_none"),
+            cpu("chat20_miss") - cpu("chat20_none")
         );
         println!(
             "  proxy peak RSS                    {} KiB",

@@ -16,8 +16,10 @@
 //! Open WebUI strips or folds reasoning) and collapsing whitespace: equal, or one containing the
 //! other at 80 % of its length, or 80 % of their words shared (stream stages may rewrite a few
 //! words). A message that matches nothing (edited, written by the user, from another tool) gets
-//! nothing: history is never invented. Matching moves forward only, so a later turn never pulls
-//! steps from before an earlier match.
+//! nothing: history is never invented. Matching runs from the newest message and turn backwards
+//! (clients trim a long chat's oldest messages), each message looking at most six turns further
+//! back than the previous match, so an older message never takes steps from a newer turn and a
+//! chat that matches nothing costs a bounded number of comparisons.
 //!
 //! What is put back before the matched message: that invocation's other steps in order —
 //! server-side tool calls with their results, other agents' texts and transfers (`replay: all`)
@@ -29,7 +31,8 @@
 //! than `runtime.replay_max_result_bytes` is cut with a marker.
 //!
 //! Cost: one pass over the client's messages and the loaded events, one normalised string per
-//! assistant message and answer; word sets are built only when exact comparison fails.
+//! assistant message and compared answer; word sets are built only when exact comparison fails
+//! and the word counts are close.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,9 @@ use serde_json::Value;
 use crate::config::{ReplayMode, RuntimeSettings};
 use crate::event::{Event, Part};
 use crate::wire::Message;
+
+/// Earlier turns a client message is compared with, back from the turn the newer message matched.
+const MATCH_WINDOW: usize = 6;
 
 /// Steps to put back, by the client message they go before.
 #[derive(Debug, Default)]
@@ -101,25 +107,38 @@ impl Replay {
         }
         let client_ids = client_tool_call_ids(messages);
         let mut matched: Vec<(usize, Vec<Arc<Event>>)> = Vec::new();
-        let mut cursor = 0;
-        for (index, message) in messages.iter().enumerate() {
-            if message.role() != "assistant" {
+        // Newest first: clients trim a long chat's oldest messages, not its latest, so both lists
+        // line up from their ends; each message looks at most MATCH_WINDOW turns back from the
+        // last match, which bounds the work when nothing matches (an edited or foreign chat).
+        let mut cursor = invocations.len();
+        // Each turn's texts are prepared once, however many messages look at it.
+        let mut prepared: Vec<Option<Turn>> = (0..invocations.len()).map(|_| None).collect();
+        for (index, message) in messages.iter().enumerate().rev() {
+            if message.role() != "assistant" || cursor == 0 {
                 continue;
             }
             let copy = ClientCopy::of(message);
-            let found = (cursor..invocations.len()).find_map(|i| {
-                let turn = turn_events(events, invocations[i]);
-                copy.match_turn(&turn).map(|answer| (i, turn, answer))
-            });
-            let Some((i, turn, answer)) = found else {
+            let mut found = None;
+            for i in (cursor.saturating_sub(MATCH_WINDOW)..cursor).rev() {
+                let turn = prepared[i].get_or_insert_with(|| Turn::of(events, invocations[i]));
+                if let Some(answer) = copy.match_turn(turn) {
+                    found = Some((i, answer));
+                    break;
+                }
+            }
+            let Some((i, answer)) = found else {
                 continue;
             };
-            cursor = i + 1;
-            let steps = steps_of(&turn, &answer, &client_ids, limits);
+            cursor = i;
+            let Some(turn) = prepared[i].as_ref() else {
+                continue;
+            };
+            let steps = steps_of(&turn.events, &answer, &client_ids, limits);
             if !steps.is_empty() {
                 matched.push((index, steps));
             }
         }
+        matched.reverse();
         within_budget(&mut matched, limits.replay_max_tokens);
         Self {
             inserts: matched.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
@@ -149,12 +168,43 @@ fn past_invocations(events: &[Arc<Event>], current: &str) -> Vec<(usize, usize)>
     ranges
 }
 
-/// A turn's complete, non-user events.
-fn turn_events(events: &[Arc<Event>], (start, end): (usize, usize)) -> Vec<&Arc<Event>> {
-    events[start..end]
-        .iter()
-        .filter(|e| !e.partial && e.author != "user")
-        .collect()
+/// An earlier turn as matching needs it: its complete, non-user events, the text it showed as
+/// the answer and each event's text, normalised once.
+struct Turn<'a> {
+    events: Vec<&'a Arc<Event>>,
+    shown: String,
+    /// (position in `events`, normalised text) of the events with text.
+    texts: Vec<(usize, String)>,
+}
+
+impl<'a> Turn<'a> {
+    fn of(events: &'a [Arc<Event>], (start, end): (usize, usize)) -> Self {
+        let events: Vec<&Arc<Event>> = events[start..end]
+            .iter()
+            .filter(|e| !e.partial && e.author != "user")
+            .collect();
+        let shown = normalize(
+            &events
+                .iter()
+                .filter(|e| e.shown_as_answer)
+                .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        let texts = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let text = normalize(&e.content.as_ref()?.joined_text());
+                (!text.is_empty()).then_some((i, text))
+            })
+            .collect();
+        Self {
+            events,
+            shown,
+            texts,
+        }
+    }
 }
 
 /// Every tool-call id the client's messages carry (assistant `tool_calls`, `tool` results).
@@ -188,6 +238,8 @@ struct ClientCopy<'a> {
     call_ids: Vec<&'a str>,
     /// The text with reasoning markup removed; borrowed when there is none to remove.
     text: std::borrow::Cow<'a, str>,
+    /// The same, whitespace collapsed (what [`similar`] compares).
+    normalized: String,
 }
 
 impl<'a> ClientCopy<'a> {
@@ -204,12 +256,17 @@ impl<'a> ClientCopy<'a> {
             }
             _ => std::borrow::Cow::Owned(normalize(&message.text().unwrap_or_default())),
         };
-        Self { call_ids, text }
+        let normalized = normalize(&text);
+        Self {
+            call_ids,
+            text,
+            normalized,
+        }
     }
 
-    fn match_turn(&self, turn: &[&Arc<Event>]) -> Option<Answer> {
+    fn match_turn(&self, turn: &Turn) -> Option<Answer> {
         if !self.call_ids.is_empty() {
-            let position = turn.iter().position(|e| {
+            let position = turn.events.iter().position(|e| {
                 e.client_call_ids
                     .iter()
                     .any(|id| self.call_ids.contains(&id.as_str()))
@@ -221,37 +278,15 @@ impl<'a> ClientCopy<'a> {
         if self.text.trim().is_empty() {
             return None;
         }
-        // The common case, without allocating: the same words as the shown answer.
-        let shown_words = turn
-            .iter()
-            .filter(|e| e.shown_as_answer)
-            .flat_map(|e| e.content.iter().flat_map(|c| &c.parts))
-            .filter_map(|p| match p {
-                Part::Text { text } => Some(text.split_whitespace()),
-                _ => None,
-            })
-            .flatten();
-        if self.text.split_whitespace().eq(shown_words) {
+        let text = &self.normalized;
+        if !turn.shown.is_empty() && similar(text, &turn.shown) {
             return Some(Answer::Shown);
         }
-        let text = normalize(&self.text);
-        let shown: String = turn
+        turn.texts
             .iter()
-            .filter(|e| e.shown_as_answer)
-            .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !shown.is_empty() && similar(&text, &normalize(&shown)) {
-            return Some(Answer::Shown);
-        }
-        turn.iter()
-            .rposition(|e| {
-                e.content
-                    .as_ref()
-                    .map(|c| c.joined_text())
-                    .is_some_and(|t| !t.trim().is_empty() && similar(&text, &normalize(&t)))
-            })
-            .map(Answer::Event)
+            .rev()
+            .find(|(_, candidate)| similar(text, candidate))
+            .map(|(position, _)| Answer::Event(*position))
     }
 }
 
@@ -457,6 +492,12 @@ fn similar(a: &str, b: &str) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if short.len() * 5 >= long.len() * 4 && long.contains(short) {
         return true;
+    }
+    // 80 % of the words shared needs word counts within 80 % of each other: most pairs stop
+    // here, before any set is built.
+    let (count_a, count_b) = (a.split(' ').count(), b.split(' ').count());
+    if count_a.min(count_b) * 5 < count_a.max(count_b) * 4 {
+        return false;
     }
     let words_a: HashSet<&str> = a.split(' ').collect();
     let words_b: HashSet<&str> = b.split(' ').collect();
