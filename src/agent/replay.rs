@@ -236,9 +236,7 @@ enum Answer {
 /// One assistant message of the client, prepared once for matching against turns.
 struct ClientCopy<'a> {
     call_ids: Vec<&'a str>,
-    /// The text with reasoning markup removed; borrowed when there is none to remove.
-    text: std::borrow::Cow<'a, str>,
-    /// The same, whitespace collapsed (what [`similar`] compares).
+    /// The text, reasoning markup removed and whitespace collapsed (what [`similar`] compares).
     normalized: String,
 }
 
@@ -250,16 +248,9 @@ impl<'a> ClientCopy<'a> {
             .flatten()
             .filter_map(|c| c.get("id").and_then(Value::as_str))
             .collect();
-        let text = match message.content() {
-            Some(Value::String(text)) if !text.contains('<') => {
-                std::borrow::Cow::Borrowed(text.as_str())
-            }
-            _ => std::borrow::Cow::Owned(normalize(&message.text().unwrap_or_default())),
-        };
-        let normalized = normalize(&text);
+        let normalized = normalize(&message.text().unwrap_or_default());
         Self {
             call_ids,
-            text,
             normalized,
         }
     }
@@ -275,7 +266,7 @@ impl<'a> ClientCopy<'a> {
                 return Some(Answer::ClientCalls(position));
             }
         }
-        if self.text.trim().is_empty() {
+        if self.normalized.is_empty() {
             return None;
         }
         let text = &self.normalized;
@@ -372,15 +363,23 @@ fn shortened(response: &Value, max: usize) -> Value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    Value::String(shortened_text(text, max))
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with a marker saying how much went
+/// (the replay's results and the Open WebUI cards shorten the same way).
+pub fn shortened_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
     let mut cut = max;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    Value::String(format!(
-        "{}… [shortened by the proxy: {} more bytes]",
-        &text[..cut],
-        text.len() - cut
-    ))
+    let omitted = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!("… [shortened by the proxy: {omitted} more bytes]"));
+    text
 }
 
 /// Counts the bytes written to it.

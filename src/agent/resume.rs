@@ -104,12 +104,6 @@ impl Pause {
         let resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
         resume.as_ref().map(|r| r.caller.clone())
     }
-
-    /// The caller has been reached: the rest of the invocation runs normally.
-    pub fn resumed(&self) {
-        let mut resume = self.resume.lock().unwrap_or_else(|p| p.into_inner());
-        *resume = None;
-    }
 }
 
 /// Index (and iteration) in a checkpoint.

@@ -34,19 +34,13 @@ pub fn tool_card(id: &str, name: &str, arguments: &Value, result: &Value) -> Str
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let mut result = match result {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    if result.len() > CARD_RESULT_BYTES {
-        let mut cut = CARD_RESULT_BYTES;
-        while !result.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let omitted = result.len() - cut;
-        result.truncate(cut);
-        result.push_str(&format!("… [shortened by the proxy: {omitted} more bytes]"));
-    }
+    let result = crate::agent::replay::shortened_text(
+        match result {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        },
+        CARD_RESULT_BYTES,
+    );
     // Open WebUI stores `json.dumps(text)`, then HTML-escapes it.
     let attribute = |text: &str| escape(&Value::String(text.to_string()).to_string());
     format!(

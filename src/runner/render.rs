@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::event::{Content, Event, Part};
+use crate::event::{Event, Part};
 pub use crate::wire::ReasoningMode;
 use crate::wire::{ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
 
@@ -99,11 +99,17 @@ impl EventRenderer {
         }
         let mut out = Vec::new();
         let already_streamed = if event.partial {
-            let text = event.content.iter().map(Content::joined_text);
-            self.streamed
-                .entry(event.author.clone())
-                .or_default()
-                .extend(text);
+            // Per streamed chunk: append in place, allocating only for an author's first chunk.
+            if !self.streamed.contains_key(&event.author) {
+                self.streamed.insert(event.author.clone(), String::new());
+            }
+            if let Some(streamed) = self.streamed.get_mut(&event.author) {
+                for part in event.content.iter().flat_map(|c| &c.parts) {
+                    if let Part::Text { text } = part {
+                        streamed.push_str(text);
+                    }
+                }
+            }
             None
         } else {
             self.streamed.remove(&event.author)
