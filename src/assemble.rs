@@ -123,6 +123,7 @@ pub fn to_chunks(completion: &ChatCompletion, include_usage: bool) -> Vec<ChatCh
         choices,
         usage: None,
         extra: completion.extra.clone(),
+        step: None,
     };
     let mut out = Vec::new();
     for choice in &completion.choices {

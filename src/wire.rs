@@ -113,6 +113,35 @@ pub struct ChatChunk {
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// An agent's step, structured, for dialects that show steps as their own items (the
+    /// Responses API). Set only when the runner renders in [`ReasoningMode::Steps`]; never
+    /// serialized, so a chat-completions client can never receive it.
+    #[serde(skip)]
+    pub step: Option<Box<AgentStep>>,
+}
+
+/// What an agent did, beside its answer, in the order it happened. The reasoning text itself
+/// travels in `delta.reasoning_content` of the same chunk, so stream stages and usage see it as
+/// they see any reasoning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentStep {
+    /// This chunk's reasoning text is `agent`'s (its model's reasoning, or its text when it is
+    /// not the answering agent, or a hand-over line).
+    Thinking { agent: String },
+    /// A tool the server runs, called by `agent`. `arguments` is JSON text.
+    ToolCall {
+        agent: String,
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    /// The result of a server-side call, as JSON text.
+    ToolResult {
+        agent: String,
+        id: String,
+        name: String,
+        output: String,
+    },
 }
 
 impl ChatChunk {
@@ -142,6 +171,7 @@ impl ChatChunk {
                 .unwrap_or_default(),
             usage: None,
             extra: Map::new(),
+            step: None,
         }
     }
 }
@@ -391,6 +421,11 @@ pub enum ReasoningMode {
     ThinkTags,
     Hidden,
     OpenWebui,
+    /// Internal: reasoning as `reasoning_content` with each agent step attached as
+    /// [`ChatChunk::step`], for a dialect that renders steps as items. Never chosen by a client
+    /// header or settings (not parsed, not deserialized).
+    #[serde(skip)]
+    Steps,
 }
 
 impl ReasoningMode {
@@ -400,7 +435,7 @@ impl ReasoningMode {
     pub fn delta(self, text: String, open_tag: bool, close_tag: bool) -> Option<Delta> {
         match self {
             Self::Hidden => None,
-            Self::ReasoningContent | Self::OpenWebui => Some(Delta {
+            Self::ReasoningContent | Self::OpenWebui | Self::Steps => Some(Delta {
                 reasoning_content: Some(text),
                 ..Delta::default()
             }),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::admission::{admit, check_model_allowed};
-use super::respond::{AnswerBody, Respond};
+use super::respond::{AnswerBody, Dialect, Respond};
 use crate::agent::AgentSet;
 use crate::auth::ClientKey;
 use crate::error::{ApiError, ErrorObject};
@@ -70,15 +70,26 @@ pub fn check_agent_allowed(
     }
 }
 
+/// Which agent runs, from which set, answering in which dialect.
+pub struct AgentRun {
+    pub agents: std::sync::Arc<AgentSet>,
+    pub root: String,
+    pub dialect: Dialect,
+}
+
 pub async fn run(
     state: &AppState,
     facts: &RequestFacts,
     client_key: Option<&ClientKey>,
     headers: &HeaderMap,
     mut request: ChatRequest,
-    agents: std::sync::Arc<AgentSet>,
-    root: String,
+    run: AgentRun,
 ) -> Result<Response, ApiError> {
+    let AgentRun {
+        agents,
+        root,
+        mut dialect,
+    } = run;
     // Open WebUI sends the tool cards of earlier answers back inside their text.
     super::tool_cards::unfold(&mut request.messages);
     let stream = request.is_stream();
@@ -101,7 +112,11 @@ pub async fn run(
             "unsupported_value",
         ));
     }
-    let mode = reasoning_mode(headers, state.config.reasoning.mode)?;
+    let mode = match dialect {
+        Dialect::ChatCompletions => reasoning_mode(headers, state.config.reasoning.mode)?,
+        // Steps become the dialect's own items.
+        Dialect::Responses(_) => ReasoningMode::Steps,
+    };
     let session = identity::identify(
         headers,
         &request,
@@ -109,6 +124,7 @@ pub async fn run(
         client_key.map(|k| k.name.as_str()),
     )?;
     facts.update(|f| f.session_id = Some(session.id.clone()));
+    dialect.set_session(&session.id);
     let mut extra_headers = admit(state, facts, client_key).await?;
     if let Ok(value) = HeaderValue::from_str(&session.id) {
         extra_headers.push((HeaderName::from_static(SESSION_HEADER), value));
@@ -134,8 +150,15 @@ pub async fn run(
         agent: &root,
         reasoning: mode,
     };
-    let (respond, refusal) =
-        Respond::prepare(state, &pipeline, &mut request, answer_for, extra_headers).await?;
+    let (respond, refusal) = Respond::prepare(
+        state,
+        &pipeline,
+        &mut request,
+        answer_for,
+        extra_headers,
+        dialect,
+    )
+    .await?;
     if let Some(text) = refusal {
         return respond.refuse(&shown_model, &text).await;
     }

@@ -1,6 +1,7 @@
-//! `POST /v1/chat/completions`: read the body within the size limit, validate, route, check the
-//! key's model list and rate limits, answer from the cache or the provider. Requests that an
-//! agent serves go to [`agent_run`]; the transparent default agent is this direct path.
+//! `POST /v1/chat/completions`: read the body within the size limit, validate, then [`serve`]:
+//! route, check the key's model list and rate limits, answer from the cache or the provider.
+//! Requests that an agent serves go to [`agent_run`]; the transparent default agent is this
+//! direct path. Other dialects (`/v1/responses`) translate their request and call [`serve`] too.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use super::agent_run;
 use super::background_task;
 use super::body::read_body;
 use super::caller::Caller;
-use super::respond::{AnswerBody, Respond};
+use super::respond::{AnswerBody, Dialect, Respond};
 use super::validate;
 use crate::agent::set::Target;
 use crate::auth::ClientKey;
@@ -46,16 +47,40 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let (bytes, memory) = read_body(headers, body, limit, &state.body_budget).await?;
-    let mut request = validate::parse_off_the_workers(bytes).await?;
+    let request = validate::parse_off_the_workers(bytes).await?;
     drop(memory);
+    serve(
+        state,
+        facts,
+        client_key,
+        headers,
+        request,
+        Dialect::ChatCompletions,
+    )
+    .await
+}
+
+/// Answers a chat request (already parsed and validated) in `dialect`.
+pub async fn serve(
+    state: &AppState,
+    facts: &RequestFacts,
+    client_key: Option<&ClientKey>,
+    headers: &HeaderMap,
+    mut request: ChatRequest,
+    dialect: Dialect,
+) -> Result<Response, ApiError> {
     let agents = state.agents();
     let mut task = None;
     if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
         let tasks = &state.config.agents.background_tasks;
         match background_task::recognise(&request, tasks) {
             None => {
-                return agent_run::run(state, facts, client_key, headers, request, agents, root)
-                    .await;
+                let run = agent_run::AgentRun {
+                    agents,
+                    root,
+                    dialect,
+                };
+                return agent_run::run(state, facts, client_key, headers, request, run).await;
             }
             Some(kind) => {
                 // The key must be allowed the agent it asked for; the task then runs on the
@@ -86,15 +111,28 @@ async fn run(
 
     let model_label = request.model.clone().unwrap_or_else(|| route.model.clone());
     let pipeline = state.pipelines().for_model(&model_label);
-    let mode = agent_run::reasoning_mode(headers, state.config.reasoning.mode)?;
+    let mode = match dialect {
+        Dialect::ChatCompletions => {
+            agent_run::reasoning_mode(headers, state.config.reasoning.mode)?
+        }
+        // Reasoning stays in the internal form; the dialect gives it its own items.
+        Dialect::Responses(_) => crate::wire::ReasoningMode::ReasoningContent,
+    };
     let answer_for = AnswerFor {
         facts,
         model: &model_label,
         agent: "",
         reasoning: mode,
     };
-    let (mut respond, refusal) =
-        Respond::prepare(state, &pipeline, &mut request, answer_for, extra_headers).await?;
+    let (mut respond, refusal) = Respond::prepare(
+        state,
+        &pipeline,
+        &mut request,
+        answer_for,
+        extra_headers,
+        dialect,
+    )
+    .await?;
     respond.idle_timeout = route.provider.config.idle_timeout();
     if let Some(text) = refusal {
         return respond.refuse(&model_label, &text).await;

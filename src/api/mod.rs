@@ -16,6 +16,7 @@ pub mod passthrough;
 pub mod request_log;
 pub mod require_key;
 pub mod respond;
+pub mod responses;
 pub mod sse;
 pub mod tool_cards;
 pub mod validate;
@@ -268,6 +269,12 @@ pub fn router(state: AppState) -> Router {
             "/chat/completions",
             post(chat_completions::chat_completions),
         )
+        .route("/responses", post(responses::create))
+        .route(
+            "/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
         .route("/embeddings", post(passthrough::forward))
         .route("/completions", post(passthrough::forward))
         .route("/models", get(models::list_models))

@@ -1,8 +1,9 @@
-//! The one place a chat-completions answer becomes the client's response: a chunk stream or a
-//! whole completion, through the stream stages, written as SSE (keep-alives, idle timeout and
-//! shutdown from settings) or as one JSON `chat.completion`, with the response headers the
-//! earlier steps collected. Plain proxying, cached replays, agent runs and refusals all end here,
-//! so a stage, a header or a timeout cannot differ between them.
+//! The one place an answer becomes the client's response: a chunk stream or a whole completion,
+//! through the stream stages, written in the client's dialect — chat completions as SSE or one
+//! JSON `chat.completion`, the Responses API as its events or one `response` object — with the
+//! response headers the earlier steps collected. Plain proxying, cached replays, agent runs and
+//! refusals all end here, so a stage, a header or a timeout cannot differ between them or between
+//! dialects.
 
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use futures_util::StreamExt;
 use super::AppState;
 use super::sse::{SseOptions, sse_response};
 use crate::assemble::{self, Assembler};
+use crate::dialect::chat::ChatSse;
+use crate::dialect::responses::{ResponsesOut, ResponsesSse};
 use crate::error::ApiError;
 use crate::llm::ChunkStream;
 use crate::observe::RequestFacts;
@@ -43,6 +46,23 @@ fn split_first(chunks: Vec<ChatChunk>) -> (ChatChunk, ChunkStream) {
     (first, rest)
 }
 
+/// The dialect the answer is written in.
+pub enum Dialect {
+    ChatCompletions,
+    Responses(Box<ResponsesOut>),
+}
+
+impl Dialect {
+    /// The agent session a Responses answer continues from, once the agent path knows it.
+    pub fn set_session(&mut self, id: &str) {
+        if let Dialect::Responses(out) = self
+            && let Some(store) = &mut out.store
+        {
+            store.session_id = Some(id.to_string());
+        }
+    }
+}
+
 /// How the answer goes out.
 pub struct Respond<'a> {
     pub state: &'a AppState,
@@ -56,6 +76,7 @@ pub struct Respond<'a> {
     /// Longest silence inside a stream: the serving provider's `idle_timeout_secs`.
     pub idle_timeout: Duration,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub dialect: Dialect,
 }
 
 impl<'a> Respond<'a> {
@@ -68,9 +89,10 @@ impl<'a> Respond<'a> {
         request: &mut ChatRequest,
         answer: AnswerFor<'a>,
         headers: Vec<(HeaderName, HeaderValue)>,
+        dialect: Dialect,
     ) -> Result<(Self, Option<String>), ApiError> {
         let prepared = pipeline.prepare(request, &answer).await?;
-        let respond = Respond::new(
+        let mut respond = Respond::new(
             state,
             answer.facts,
             pipeline,
@@ -78,6 +100,7 @@ impl<'a> Respond<'a> {
             request,
             headers,
         );
+        respond.dialect = dialect;
         Ok((respond, prepared.refusal))
     }
 
@@ -100,6 +123,7 @@ impl<'a> Respond<'a> {
             include_usage: request.include_usage(),
             idle_timeout: state.registry.default_provider().config.idle_timeout(),
             headers,
+            dialect: Dialect::ChatCompletions,
         }
     }
 
@@ -111,6 +135,12 @@ impl<'a> Respond<'a> {
 
     pub async fn send(mut self, body: AnswerBody) -> Result<Response, ApiError> {
         let cx = self.stage_context.take();
+        if let Dialect::Responses(out) =
+            std::mem::replace(&mut self.dialect, Dialect::ChatCompletions)
+        {
+            let response = self.responses(cx, body, *out).await?;
+            return Ok(with_headers(response, std::mem::take(&mut self.headers)));
+        }
         let response = match (self.stream, body) {
             (true, AnswerBody::Chunks { first, rest }) => self.sse(cx, first, rest).await?,
             (true, AnswerBody::Completion(completion)) => {
@@ -138,12 +168,58 @@ impl<'a> Respond<'a> {
         rest: ChunkStream,
     ) -> Result<Response, ApiError> {
         let (first, rest) = self.pipeline.wrap_stream(cx, first, rest).await?;
-        let options = SseOptions {
+        Ok(sse_response(
+            first,
+            rest,
+            self.sse_options(),
+            self.facts.clone(),
+            ChatSse,
+        ))
+    }
+
+    fn sse_options(&self) -> SseOptions {
+        SseOptions {
             keepalive: self.state.config.keepalive(),
             idle_timeout: self.idle_timeout,
             shutdown: Some(self.state.lifecycle.clone()),
+        }
+    }
+
+    /// A Responses answer: always through the stream stages as chunks (a whole completion is
+    /// replayed as chunks), then events or, for a non-streaming request, the final object.
+    async fn responses(
+        &self,
+        cx: Option<StreamContext>,
+        body: AnswerBody,
+        out: ResponsesOut,
+    ) -> Result<Response, ApiError> {
+        let (first, rest) = match body {
+            AnswerBody::Chunks { first, rest } => (first, rest),
+            AnswerBody::Completion(completion) => {
+                split_first(assemble::to_chunks(&completion, true))
+            }
         };
-        Ok(sse_response(first, rest, options, self.facts.clone()))
+        let (first, mut rest) = self.pipeline.wrap_stream(cx, first, rest).await?;
+        if self.stream {
+            let dialect = ResponsesSse::new(out);
+            return Ok(sse_response(
+                first,
+                rest,
+                self.sse_options(),
+                self.facts.clone(),
+                dialect,
+            ));
+        }
+        let mut chunks = vec![first];
+        while let Some(item) = rest.next().await {
+            chunks.push(item.map_err(|e| e.to_api_error())?);
+        }
+        self.facts.first_token();
+        let response = out.collect(chunks).await;
+        if let Some(usage) = usage_of(&response) {
+            self.facts.update(|f| f.usage = Some(usage));
+        }
+        Ok(Json(response).into_response())
     }
 
     async fn json(&self, cx: Option<StreamContext>, completion: ChatCompletion) -> Response {
@@ -153,6 +229,19 @@ impl<'a> Respond<'a> {
         self.facts.update(|f| f.usage = usage);
         Json(completion).into_response()
     }
+}
+
+/// The request log's usage from a finished response object.
+fn usage_of(response: &serde_json::Value) -> Option<crate::wire::Usage> {
+    let usage = response.get("usage")?;
+    let input = usage.get("input_tokens")?.as_u64()?;
+    let output = usage.get("output_tokens")?.as_u64()?;
+    Some(crate::wire::Usage {
+        prompt_tokens: input,
+        completion_tokens: output,
+        total_tokens: input + output,
+        extra: Default::default(),
+    })
 }
 
 fn with_headers(mut response: Response, headers: Vec<(HeaderName, HeaderValue)>) -> Response {

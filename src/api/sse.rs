@@ -1,11 +1,12 @@
-//! Writes a chunk stream to the client as Server-Sent Events, exactly as OpenAI does:
-//! `data: {json}\n\n` per chunk, `data: [DONE]\n\n` after a clean end, no `event:` lines.
+//! Writes a chunk stream to the client as Server-Sent Events, in the client's dialect
+//! ([`SseDialect`]: chat completions' `data:` lines and `[DONE]`, or Responses events).
 //!
 //! Each chunk is serialized once and written as soon as it arrives (no buffering). While the
 //! upstream is silent a `: keep-alive` comment goes out every keep-alive interval, and a silence
 //! longer than the idle timeout ends the stream with an error event. After the first byte an
-//! upstream failure can no longer change the status, so it becomes `data: {"error":…}` and the
-//! stream closes without `[DONE]`: a client must never mistake a cut answer for a whole one.
+//! upstream failure can no longer change the status, so it becomes the dialect's error event and
+//! the stream closes without its clean end: a client must never mistake a cut answer for a whole
+//! one.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,13 +19,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::dialect::SseDialect;
 use crate::lifecycle::Lifecycle;
 use crate::llm::{ChunkStream, LlmError};
 use crate::observe::RequestFacts;
 use crate::wire::ChatChunk;
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
-const DONE: &[u8] = b"data: [DONE]\n\n";
 
 pub struct SseOptions {
     pub keepalive: Duration,
@@ -49,11 +50,12 @@ impl Drop for ActiveStream {
     }
 }
 
-pub fn sse_response(
+pub fn sse_response<D: SseDialect>(
     first: ChatChunk,
     mut rest: ChunkStream,
     options: SseOptions,
     facts: RequestFacts,
+    mut dialect: D,
 ) -> Response {
     let must_end = options.shutdown.as_ref().map(|l| l.streams_must_end());
     let body = async_stream::stream! {
@@ -67,7 +69,9 @@ pub fn sse_response(
         tokio::pin!(must_end);
         let mut first_token_seen = false;
         observe(&first, &facts, &mut first_token_seen);
-        yield Ok::<Bytes, Infallible>(encode(&first));
+        let mut out = Vec::with_capacity(512);
+        dialect.chunk(&first, &mut out);
+        yield Ok::<Bytes, Infallible>(Bytes::from(out));
         let mut keepalive = tokio::time::interval_at(Instant::now() + options.keepalive, options.keepalive);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut deadline = Instant::now() + options.idle_timeout;
@@ -86,7 +90,9 @@ pub fn sse_response(
                     )
                     .with_code("server_shutting_down");
                     facts.update(|f| f.stream_error = Some("server shutting down".to_string()));
-                    yield Ok(Bytes::from(format!("data: {}\n\n", error.to_envelope_json())));
+                    let mut out = Vec::with_capacity(256);
+                    dialect.failed(&error, &mut out);
+                    yield Ok(Bytes::from(out));
                     return;
                 }
             };
@@ -95,14 +101,20 @@ pub fn sse_response(
                     observe(&chunk, &facts, &mut first_token_seen);
                     deadline = Instant::now() + options.idle_timeout;
                     keepalive.reset();
-                    yield Ok(encode(&chunk));
+                    let mut out = Vec::with_capacity(256);
+                    dialect.chunk(&chunk, &mut out);
+                    if !out.is_empty() {
+                        yield Ok(Bytes::from(out));
+                    }
                 }
                 Ok(Some(Err(error))) => {
-                    yield Ok(error_event(&error, &facts));
+                    yield Ok(error_event(&error, &facts, &mut dialect));
                     return;
                 }
                 Ok(None) => {
-                    yield Ok(Bytes::from_static(DONE));
+                    let mut out = Vec::with_capacity(256);
+                    dialect.finish(&mut out).await;
+                    yield Ok(Bytes::from(out));
                     return;
                 }
                 Err(_elapsed) => {
@@ -110,7 +122,7 @@ pub fn sse_response(
                         "no data from the upstream for {:.0} s (idle_timeout_secs)",
                         options.idle_timeout.as_secs_f64()
                     ));
-                    yield Ok(error_event(&error, &facts));
+                    yield Ok(error_event(&error, &facts, &mut dialect));
                     return;
                 }
             }
@@ -128,26 +140,13 @@ pub fn sse_response(
     response
 }
 
-fn encode(chunk: &ChatChunk) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut out, chunk).is_err() {
-        // Serializing our own types cannot fail (string keys only); keep the stream well-formed anyway.
-        out.truncate(6);
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-fn error_event(error: &LlmError, facts: &RequestFacts) -> Bytes {
+fn error_event(error: &LlmError, facts: &RequestFacts, dialect: &mut impl SseDialect) -> Bytes {
     tracing::warn!(error = %error, "stream ended by an upstream failure");
     let message = error.to_string();
     facts.update(|f| f.stream_error = Some(message));
-    Bytes::from(format!(
-        "data: {}\n\n",
-        error.to_error_object().to_envelope_json()
-    ))
+    let mut out = Vec::with_capacity(256);
+    dialect.failed(&error.to_error_object(), &mut out);
+    Bytes::from(out)
 }
 
 /// Records time to first token and usage for the request log; cheap on chunks that carry neither.

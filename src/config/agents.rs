@@ -136,6 +136,8 @@ pub struct SessionSettings {
     pub max_memory_bytes: usize,
     /// Redis store: a session untouched this long expires.
     pub redis_ttl_secs: u64,
+    /// Stored Responses API responses (`store: true`) older than this are gone, in every store.
+    pub responses_ttl_secs: u64,
 }
 
 impl Default for SessionSettings {
@@ -146,6 +148,7 @@ impl Default for SessionSettings {
             max_sessions: 10_000,
             max_memory_bytes: 256 * 1024 * 1024,
             redis_ttl_secs: 30 * 24 * 3600,
+            responses_ttl_secs: 30 * 24 * 3600,
         }
     }
 }

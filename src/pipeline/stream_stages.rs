@@ -363,6 +363,7 @@ pub fn wrap(stages: &[Arc<StreamStage>], cx: StreamContext, upstream: ChunkStrea
 
 fn is_empty(chunk: &ChatChunk) -> bool {
     chunk.usage.is_none()
+        && chunk.step.is_none()
         && chunk.choices.iter().all(|c| {
             c.finish_reason.is_none()
                 && c.delta.role.is_none()

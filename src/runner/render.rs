@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::event::{Event, Part};
 pub use crate::wire::ReasoningMode;
-use crate::wire::{ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
+use crate::wire::{AgentStep, ChatChunk, Delta, FunctionDelta, ToolCallDelta, Usage};
 
 /// Where the runner wants an event's text and tool calls to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +176,9 @@ impl EventRenderer {
         for part in &content.parts {
             match (part, channel) {
                 (Part::Reasoning { .. } | Part::Text { .. }, _) if already_streamed.is_some() => {}
+                (Part::Reasoning { text }, _) if self.mode == ReasoningMode::Steps => {
+                    self.thinking_step(&mut out, &event.author, text)
+                }
                 (Part::Reasoning { text }, _) => self.reasoning(&mut out, text),
                 (Part::Text { text }, Channel::Answer) => self.answer(&mut out, text, &event.id),
                 (Part::Text { text }, _) => self.thought(&mut out, &event.author, text),
@@ -187,6 +190,41 @@ impl EventRenderer {
                     },
                     _,
                 ) if client_call(part) => self.client_tool_call(&mut out, id, name, arguments),
+                (
+                    Part::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    },
+                    _,
+                ) if self.mode == ReasoningMode::Steps => {
+                    let arguments = match arguments {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let step = AgentStep::ToolCall {
+                        agent: event.author.clone(),
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments,
+                    };
+                    self.step(&mut out, step, None);
+                }
+                (Part::ToolResult { id, name, response }, _)
+                    if self.mode == ReasoningMode::Steps =>
+                {
+                    let output = match response {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let step = AgentStep::ToolResult {
+                        agent: event.author.clone(),
+                        id: id.clone(),
+                        name: name.clone(),
+                        output,
+                    };
+                    self.step(&mut out, step, None);
+                }
                 // A hand-over shows in the status line, not as a card.
                 (Part::ToolCall { name, .. } | Part::ToolResult { name, .. }, _)
                     if cards && name == "transfer_to_agent" => {}
@@ -346,6 +384,9 @@ impl EventRenderer {
 
     /// Another agent's text or a tool line: prefixed with the agent's name when the speaker changes.
     fn thought(&mut self, out: &mut Vec<ChatChunk>, author: &str, text: &str) {
+        if self.mode == ReasoningMode::Steps {
+            return self.thinking_step(out, author, text);
+        }
         let mut line = String::new();
         let mut text = text;
         if self.last_thought_author.as_deref() != Some(author) {
@@ -355,6 +396,32 @@ impl EventRenderer {
         }
         line.push_str(text);
         self.reasoning(out, &line);
+    }
+
+    /// `steps` mode: `author`'s reasoning, with the author attached instead of written in.
+    fn thinking_step(&mut self, out: &mut Vec<ChatChunk>, author: &str, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let step = AgentStep::Thinking {
+            agent: author.to_string(),
+        };
+        self.step(out, step, Some(text.to_string()));
+    }
+
+    /// `steps` mode: one chunk carrying `step` (and the reasoning text it labels).
+    fn step(&mut self, out: &mut Vec<ChatChunk>, step: AgentStep, reasoning: Option<String>) {
+        self.push(
+            out,
+            Delta {
+                reasoning_content: reasoning,
+                ..Delta::default()
+            },
+            None,
+        );
+        if let Some(chunk) = out.last_mut() {
+            chunk.step = Some(Box::new(step));
+        }
     }
 
     fn reasoning(&mut self, out: &mut Vec<ChatChunk>, text: &str) {

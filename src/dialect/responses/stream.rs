@@ -1,0 +1,531 @@
+//! The Responses API out: the internal chunk stream becomes Responses events and, at its end,
+//! the whole `response` object. One state machine serves both shapes: a streaming request gets
+//! the events as SSE (`event: <type>` + `data: {json}`, each with `sequence_number`, no
+//! `[DONE]`); a non-streaming request drives the same machine and gets only the final object, so
+//! the two can never disagree.
+//!
+//! Output items, in the order their first chunk arrived:
+//!
+//! | chunk                                             | item                                   |
+//! |---------------------------------------------------|----------------------------------------|
+//! | `reasoning_content` (a model's, or an agent step) | `reasoning`, one per agent in a row    |
+//! | `content`                                         | `message` with one `output_text` part  |
+//! | `tool_calls` (the client runs them)               | `function_call`                        |
+//! | a server-side call and its result (agent step)    | `mcp_call` with `output`, or a         |
+//! |                                                   | `function_call` + `function_call_output` pair in Open WebUI style |
+//!
+//! Why two shapes for server-side calls: the OpenAI Agents SDK (and any client with a tool loop)
+//! executes every `function_call` item that names one of its tools and fails on one that does
+//! not, while it records `mcp_call` items as work the server did. Open WebUI draws a tool card
+//! only for a `function_call` with its `function_call_output` (output as `input_text` parts; a
+//! plain string there breaks it) and does not execute a call whose output is present. So the
+//! default is `mcp_call` (`server_label` = the agent that called), and the Open WebUI style, the
+//! same switch as in chat completions (`X-Reasoning-Mode: open_webui`), gives the pair.
+//!
+//! A stream that fails after its first event ends with `response.failed` carrying what was
+//! finished so far; nothing is made up to look complete.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+use crate::error::ErrorObject;
+use crate::ids::random_hex;
+use crate::wire::{AgentStep, ChatChunk, Usage};
+
+/// How server-side tool calls appear (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolItems {
+    McpCall,
+    OpenWebui,
+}
+
+/// The item being written now (at most one text item is open at a time).
+enum OpenItem {
+    Message {
+        index: usize,
+        id: String,
+        text: String,
+    },
+    Reasoning {
+        index: usize,
+        id: String,
+        agent: Option<String>,
+        text: String,
+    },
+}
+
+struct ClientCall {
+    index: usize,
+    id: String,
+    call_id: String,
+    name: String,
+    arguments: String,
+}
+
+pub struct ResponseWriter {
+    /// The response object without `output`, `status` and `usage`: the request's echo.
+    response: Map<String, Value>,
+    tool_items: ToolItems,
+    sequence: u64,
+    /// Items by output index; `None` while still open.
+    output: Vec<Option<Value>>,
+    open: Option<OpenItem>,
+    /// Client tool calls by their chunk index.
+    client_calls: BTreeMap<u32, ClientCall>,
+    /// Server-side calls waiting for their result: call id → (output index, item).
+    server_calls: HashMap<String, (usize, Value)>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl ResponseWriter {
+    /// `response` is the request's echo ([`super::ResponsesRequest::response_template`]).
+    pub fn new(response: Map<String, Value>, tool_items: ToolItems) -> Self {
+        Self {
+            response,
+            tool_items,
+            sequence: 0,
+            output: Vec::new(),
+            open: None,
+            client_calls: BTreeMap::new(),
+            server_calls: HashMap::new(),
+            finish_reason: None,
+            usage: None,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.response
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// `response.created` and `response.in_progress`.
+    pub fn start(&mut self, out: &mut Vec<u8>) {
+        let snapshot = self.snapshot("in_progress");
+        self.event(out, "response.created", json!({ "response": snapshot }));
+        let snapshot = self.snapshot("in_progress");
+        self.event(out, "response.in_progress", json!({ "response": snapshot }));
+    }
+
+    /// The events for one chunk (often one, sometimes none: a finish reason, usage).
+    pub fn chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
+        if let Some(usage) = &chunk.usage {
+            self.usage = Some(usage.clone());
+        }
+        let step = chunk.step.as_deref();
+        match step {
+            Some(AgentStep::ToolCall {
+                agent,
+                id,
+                name,
+                arguments,
+            }) => self.server_call(out, agent, id, name, arguments),
+            Some(AgentStep::ToolResult {
+                agent, id, output, ..
+            }) => self.server_result(out, agent, id, output),
+            _ => {}
+        }
+        let agent = match step {
+            Some(AgentStep::Thinking { agent }) => Some(agent.as_str()),
+            _ => None,
+        };
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            let delta = &choice.delta;
+            let reasoning = delta.reasoning_content.as_deref().or_else(|| {
+                // Upstreams that name the field `reasoning` (OpenRouter, Ollama's /v1).
+                delta.extra.get("reasoning").and_then(Value::as_str)
+            });
+            if let Some(text) = reasoning.filter(|t| !t.is_empty()) {
+                self.reasoning(out, agent, text);
+            }
+            if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
+                self.text(out, text);
+            }
+            for call in delta.tool_calls.iter().flatten() {
+                let function = call.function.as_ref();
+                self.client_call(
+                    out,
+                    call.index,
+                    call.id.as_deref(),
+                    function.and_then(|f| f.name.as_deref()),
+                    function.and_then(|f| f.arguments.as_deref()),
+                );
+            }
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.clone());
+            }
+        }
+    }
+
+    /// A clean end: every open item is finished, then `response.completed` (or
+    /// `response.incomplete` when the model stopped at its token limit or a filter). Returns the
+    /// final response object.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Value {
+        self.close_all(out);
+        let (status, incomplete) = match self.finish_reason.as_deref() {
+            Some("length") => ("incomplete", json!({"reason": "max_output_tokens"})),
+            Some("content_filter") => ("incomplete", json!({"reason": "content_filter"})),
+            _ => ("completed", Value::Null),
+        };
+        let mut response = self.snapshot(status);
+        response.insert("incomplete_details".into(), incomplete);
+        response.insert("output".into(), Value::Array(self.finished_items()));
+        response.insert("usage".into(), self.usage_json());
+        let response = Value::Object(response);
+        let kind = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        self.event(out, kind, json!({ "response": response }));
+        response
+    }
+
+    /// The stream broke after its first event: `response.failed` with the items finished so far.
+    pub fn fail(&mut self, error: &ErrorObject, out: &mut Vec<u8>) -> Value {
+        let mut response = self.snapshot("failed");
+        response.insert(
+            "error".into(),
+            json!({
+                "code": error.code.as_str().unwrap_or("server_error"),
+                "message": error.message,
+            }),
+        );
+        response.insert("output".into(), Value::Array(self.finished_items()));
+        response.insert("usage".into(), self.usage_json());
+        let response = Value::Object(response);
+        self.event(out, "response.failed", json!({ "response": response }));
+        response
+    }
+
+    fn snapshot(&self, status: &str) -> Map<String, Value> {
+        let mut response = self.response.clone();
+        response.insert("status".into(), status.into());
+        response.insert("output".into(), Value::Array(Vec::new()));
+        response
+    }
+
+    fn finished_items(&self) -> Vec<Value> {
+        self.output.iter().flatten().cloned().collect()
+    }
+
+    fn usage_json(&self) -> Value {
+        match &self.usage {
+            None => Value::Null,
+            Some(usage) => {
+                let reasoning = usage
+                    .extra
+                    .get("completion_tokens_details")
+                    .and_then(|d| d.get("reasoning_tokens"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let cached = usage
+                    .extra
+                    .get("prompt_tokens_details")
+                    .and_then(|d| d.get("cached_tokens"))
+                    .and_then(Value::as_u64)
+                    .or_else(|| usage.extra.get("prompt_cache_hit_tokens")?.as_u64())
+                    .unwrap_or(0);
+                json!({
+                    "input_tokens": usage.prompt_tokens,
+                    "input_tokens_details": {"cached_tokens": cached},
+                    "output_tokens": usage.completion_tokens,
+                    "output_tokens_details": {"reasoning_tokens": reasoning},
+                    "total_tokens": usage.total_tokens.max(usage.prompt_tokens + usage.completion_tokens),
+                })
+            }
+        }
+    }
+
+    fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
+        if let Value::Object(fields) = &mut body {
+            fields.insert("type".into(), kind.into());
+            fields.insert("sequence_number".into(), self.sequence.into());
+        }
+        self.sequence += 1;
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        if serde_json::to_writer(&mut *out, &body).is_err() {
+            out.extend_from_slice(b"{}");
+        }
+        out.extend_from_slice(b"\n\n");
+    }
+
+    /// Reserves the next output index and announces `item` there.
+    fn add_item(&mut self, out: &mut Vec<u8>, item: Value) -> usize {
+        let index = self.output.len();
+        self.output.push(None);
+        self.event(
+            out,
+            "response.output_item.added",
+            json!({"output_index": index, "item": item}),
+        );
+        index
+    }
+
+    fn done_item(&mut self, out: &mut Vec<u8>, index: usize, item: Value) {
+        self.event(
+            out,
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        );
+        if let Some(slot) = self.output.get_mut(index) {
+            *slot = Some(item);
+        }
+    }
+
+    fn reasoning(&mut self, out: &mut Vec<u8>, agent: Option<&str>, text: &str) {
+        let same = matches!(&self.open, Some(OpenItem::Reasoning { agent: a, .. }) if a.as_deref() == agent);
+        if !same {
+            self.close_open(out);
+            let id = format!("rs_{}", random_hex(32));
+            let index = self.add_item(
+                out,
+                json!({"id": id, "type": "reasoning", "summary": [], "content": []}),
+            );
+            if let Some(agent) = agent {
+                // Which agent thought this: the item's summary, sent whole.
+                let part = json!({"type": "summary_text", "text": ""});
+                self.event(
+                    out,
+                    "response.reasoning_summary_part.added",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                );
+                self.event(
+                    out,
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": agent}),
+                );
+                self.event(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0, "text": agent}),
+                );
+                let part = json!({"type": "summary_text", "text": agent});
+                self.event(
+                    out,
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                );
+            }
+            self.open = Some(OpenItem::Reasoning {
+                index,
+                id,
+                agent: agent.map(str::to_string),
+                text: String::new(),
+            });
+        }
+        if let Some(OpenItem::Reasoning {
+            index,
+            id,
+            text: all,
+            ..
+        }) = &mut self.open
+        {
+            all.push_str(text);
+            let body =
+                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text});
+            self.event(out, "response.reasoning_text.delta", body);
+        }
+    }
+
+    fn text(&mut self, out: &mut Vec<u8>, text: &str) {
+        if !matches!(self.open, Some(OpenItem::Message { .. })) {
+            self.close_open(out);
+            let id = format!("msg_{}", random_hex(32));
+            let index = self.add_item(
+                out,
+                json!({"id": id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}),
+            );
+            let part =
+                json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
+            self.event(
+                out,
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
+            );
+            self.open = Some(OpenItem::Message {
+                index,
+                id,
+                text: String::new(),
+            });
+        }
+        if let Some(OpenItem::Message {
+            index,
+            id,
+            text: all,
+        }) = &mut self.open
+        {
+            all.push_str(text);
+            let body = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []});
+            self.event(out, "response.output_text.delta", body);
+        }
+    }
+
+    fn client_call(
+        &mut self,
+        out: &mut Vec<u8>,
+        position: u32,
+        call_id: Option<&str>,
+        name: Option<&str>,
+        arguments: Option<&str>,
+    ) {
+        if !self.client_calls.contains_key(&position) {
+            self.close_open(out);
+            let id = format!("fc_{}", random_hex(32));
+            let call_id = call_id
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("call_{}", random_hex(24)));
+            let name = name.unwrap_or_default().to_string();
+            let index = self.add_item(
+                out,
+                json!({"id": id, "type": "function_call", "status": "in_progress", "call_id": call_id, "name": name, "arguments": ""}),
+            );
+            self.client_calls.insert(
+                position,
+                ClientCall {
+                    index,
+                    id,
+                    call_id,
+                    name,
+                    arguments: String::new(),
+                },
+            );
+        }
+        let Some(call) = self.client_calls.get_mut(&position) else {
+            return;
+        };
+        if call.name.is_empty()
+            && let Some(name) = name
+        {
+            call.name = name.to_string();
+        }
+        if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
+            call.arguments.push_str(arguments);
+            let body = json!({"item_id": call.id, "output_index": call.index, "delta": arguments});
+            self.event(out, "response.function_call_arguments.delta", body);
+        }
+    }
+
+    fn server_call(
+        &mut self,
+        out: &mut Vec<u8>,
+        agent: &str,
+        call_id: &str,
+        name: &str,
+        arguments: &str,
+    ) {
+        self.close_open(out);
+        match self.tool_items {
+            ToolItems::McpCall => {
+                let item = json!({
+                    "id": format!("mcp_{}", random_hex(32)), "type": "mcp_call", "status": "in_progress",
+                    "server_label": agent, "name": name, "arguments": arguments,
+                    "output": null, "error": null,
+                });
+                let index = self.add_item(out, item.clone());
+                self.server_calls.insert(call_id.to_string(), (index, item));
+            }
+            ToolItems::OpenWebui => {
+                let id = format!("fc_{}", random_hex(32));
+                let mut item = json!({
+                    "id": id, "type": "function_call", "status": "in_progress",
+                    "call_id": call_id, "name": name, "arguments": "",
+                });
+                let index = self.add_item(out, item.clone());
+                let body = json!({"item_id": id, "output_index": index, "delta": arguments});
+                self.event(out, "response.function_call_arguments.delta", body);
+                let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
+                self.event(out, "response.function_call_arguments.done", body);
+                item["arguments"] = arguments.into();
+                item["status"] = "completed".into();
+                self.done_item(out, index, item);
+            }
+        }
+    }
+
+    fn server_result(&mut self, out: &mut Vec<u8>, agent: &str, call_id: &str, output: &str) {
+        self.close_open(out);
+        match self.tool_items {
+            ToolItems::McpCall => {
+                let Some((index, mut item)) = self.server_calls.remove(call_id) else {
+                    return;
+                };
+                item["output"] = output.into();
+                item["status"] = "completed".into();
+                item["server_label"] = agent.into();
+                self.done_item(out, index, item);
+            }
+            ToolItems::OpenWebui => {
+                let item = json!({
+                    "id": format!("fco_{}", random_hex(32)), "type": "function_call_output",
+                    "status": "completed", "call_id": call_id,
+                    "output": [{"type": "input_text", "text": output}],
+                });
+                let index = self.add_item(out, item.clone());
+                self.done_item(out, index, item);
+            }
+        }
+    }
+
+    /// Finishes the open text item, if any.
+    fn close_open(&mut self, out: &mut Vec<u8>) {
+        match self.open.take() {
+            None => {}
+            Some(OpenItem::Message { index, id, text }) => {
+                let body = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
+                self.event(out, "response.output_text.done", body);
+                let part =
+                    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+                let body =
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
+                self.event(out, "response.content_part.done", body);
+                let item = json!({"id": id, "type": "message", "role": "assistant", "status": "completed", "content": [part]});
+                self.done_item(out, index, item);
+            }
+            Some(OpenItem::Reasoning {
+                index,
+                id,
+                agent,
+                text,
+            }) => {
+                let body =
+                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
+                self.event(out, "response.reasoning_text.done", body);
+                let summary: Vec<Value> = agent
+                    .iter()
+                    .map(|a| json!({"type": "summary_text", "text": a}))
+                    .collect();
+                let item = json!({
+                    "id": id, "type": "reasoning", "summary": summary,
+                    "content": [{"type": "reasoning_text", "text": text}],
+                });
+                self.done_item(out, index, item);
+            }
+        }
+    }
+
+    fn close_all(&mut self, out: &mut Vec<u8>) {
+        self.close_open(out);
+        for (_, call) in std::mem::take(&mut self.client_calls) {
+            let body = json!({"item_id": call.id, "output_index": call.index, "name": call.name, "arguments": call.arguments});
+            self.event(out, "response.function_call_arguments.done", body);
+            let item = json!({
+                "id": call.id, "type": "function_call", "status": "completed",
+                "call_id": call.call_id, "name": call.name, "arguments": call.arguments,
+            });
+            self.done_item(out, call.index, item);
+        }
+        // A server-side call whose result never came (the run stopped at a limit).
+        let mut pending: Vec<(usize, Value)> = self.server_calls.drain().map(|(_, v)| v).collect();
+        pending.sort_by_key(|(index, _)| *index);
+        for (index, mut item) in pending {
+            item["status"] = "incomplete".into();
+            self.done_item(out, index, item);
+        }
+    }
+}
