@@ -54,6 +54,18 @@ fn main() {
         for url in [&direct, &proxied] {
             let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500)).await;
         }
+        // BENCH_PROFILE=chat|responses: only that stream load at c=8, for a profiler to attach.
+        if let Ok(only) = std::env::var("BENCH_PROFILE") {
+            let (kind, url) = match only.as_str() {
+                "responses" => (StreamKind::responses(), format!("{proxy}/v1/responses")),
+                _ => (StreamKind::chat(), proxied.clone()),
+            };
+            println!("proxy pid {:?}: {} streams at c=8 for {secs:.0} s", child.id(), kind.name);
+            let p = measure_stream(&client, &url, &kind, 8, per_run, child.id()).await;
+            println!("{}: total p50 {:.3} ms, proxy CPU {:.0} µs/request", kind.name, p.total_p50, p.cpu_per_request * 1e6);
+            let _ = child.kill().await;
+            return;
+        }
 
         println!("\nadk-llm-proxy overhead vs direct-to-upstream ({secs:.0} s per measurement, instant fake upstream)\n");
         println!("non-stream chat.completion");
@@ -67,15 +79,21 @@ fn main() {
             );
         }
 
-        println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE])");
-        println!("{:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>7}", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "total", "ratio");
+        println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE]); proxy CPU = its utime+stime per request");
+        println!("{:>9} {:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>7} | {:>9}", "client", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "total", "ratio", "proxy CPU");
+        let chat = StreamKind::chat();
+        let responses = StreamKind::responses();
+        let responses_url = format!("{proxy}/v1/responses");
         for concurrency in [1usize, 8] {
-            let d = measure_stream(&client, &direct, concurrency, per_run).await;
-            let p = measure_stream(&client, &proxied, concurrency, per_run).await;
-            println!(
-                "{:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>6.2}x",
-                concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50
-            );
+            let d = measure_stream(&client, &direct, &chat, concurrency, per_run, None).await;
+            // The same upstream stream, to a chat-completions client and to a Responses client.
+            for (kind, url) in [(&chat, &proxied), (&responses, &responses_url)] {
+                let p = measure_stream(&client, url, kind, concurrency, per_run, child.id()).await;
+                println!(
+                    "{:>9} {:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs",
+                    kind.name, concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50, p.cpu_per_request * 1e6
+                );
+            }
         }
         let rss = common::peak_rss_kib(child.id());
         println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));
@@ -140,15 +158,49 @@ async fn measure_non_stream(
 struct Streamed {
     ttft_p50: f64,
     total_p50: f64,
+    /// The proxy's CPU seconds per completed stream (0 when not measured).
+    cpu_per_request: f64,
+}
+
+/// A client dialect: its request body and the marker of a whole stream.
+struct StreamKind {
+    name: &'static str,
+    body: Arc<String>,
+    done: &'static str,
+}
+
+impl StreamKind {
+    fn chat() -> Self {
+        Self {
+            name: "chat",
+            body: Arc::new(json!({"model": "bench", "stream": true, "messages": [{"role": "user", "content": "Say hello."}]}).to_string()),
+            done: "[DONE]",
+        }
+    }
+
+    fn responses() -> Self {
+        Self {
+            name: "responses",
+            body: Arc::new(
+                json!({"model": "bench", "stream": true, "store": false, "input": "Say hello."})
+                    .to_string(),
+            ),
+            done: "response.completed",
+        }
+    }
 }
 
 async fn measure_stream(
     client: &reqwest::Client,
     url: &str,
+    kind: &StreamKind,
     concurrency: usize,
     duration: Duration,
+    proxy_pid: Option<u32>,
 ) -> Streamed {
-    let body = Arc::new(json!({"model": "bench", "stream": true, "messages": [{"role": "user", "content": "Say hello."}]}).to_string());
+    let body = kind.body.clone();
+    let done = kind.done;
+    let cpu_before = common::cpu_seconds(proxy_pid);
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -175,7 +227,7 @@ async fn measure_stream(
                         ttft = Some(t.elapsed().as_secs_f64() * 1000.0);
                     }
                 }
-                if let (Some(ttft), true) = (ttft, seen.contains("[DONE]")) {
+                if let (Some(ttft), true) = (ttft, seen.contains(done)) {
                     samples.push((ttft, t.elapsed().as_secs_f64() * 1000.0));
                 }
             }
@@ -190,10 +242,15 @@ async fn measure_stream(
             total.push(b);
         }
     }
+    let cpu = match (cpu_before, common::cpu_seconds(proxy_pid)) {
+        (Some(before), Some(after)) if !total.is_empty() => (after - before) / total.len() as f64,
+        _ => 0.0,
+    };
     ttft.sort_by(f64::total_cmp);
     total.sort_by(f64::total_cmp);
     Streamed {
         ttft_p50: common::percentile(&ttft, 0.5),
         total_p50: common::percentile(&total, 0.5),
+        cpu_per_request: cpu,
     }
 }

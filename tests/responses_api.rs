@@ -45,6 +45,28 @@ fn upstream(req: &Recorded) -> Reply {
             2,
         );
     }
+    // The shipped `planner` (two steps) and `router` (hands writing to `writing_expert`).
+    let system = req.system();
+    if system.starts_with("You plan; you do not answer.") {
+        return text_reply("1. Say hello", 3, 2);
+    }
+    if system.starts_with("Answer the user's latest message.") {
+        return text_reply("Hello from the planner", 5, 3);
+    }
+    if system.starts_with("You are the front desk.") {
+        return tool_call_reply(
+            &[(
+                "call_t",
+                "transfer_to_agent",
+                json!({"agent_name": "writing_expert"}),
+            )],
+            4,
+            1,
+        );
+    }
+    if system.starts_with("You are an experienced editor") {
+        return text_reply("Polished.", 6, 2);
+    }
     if let Some(status) = model.strip_prefix('e').and_then(|s| s.parse::<u16>().ok()) {
         return Reply::error(
             status,
@@ -195,10 +217,7 @@ async fn a_plain_model_streams_as_responses_events_in_order() {
     // The upstream was asked for usage, in chat completions' shape.
     let sent = up.last_request().body;
     assert_eq!(sent["stream_options"]["include_usage"], true);
-    assert_eq!(
-        sent["messages"],
-        json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
-    );
+    assert_eq!(sent["messages"], json!([{"role": "user", "content": "hi"}]));
 }
 
 #[tokio::test]
@@ -361,6 +380,53 @@ async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_funct
 }
 
 #[tokio::test]
+async fn each_agents_thinking_is_a_reasoning_item_and_a_hand_over_is_visible() {
+    let up = FakeUpstream::start(upstream).await;
+    let proxy = proxy_for(&up, "").await;
+    let planner: Value = create(
+        &proxy,
+        json!({"model": "planner", "input": "Say hello"}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let output = planner["output"].as_array().expect("output");
+    let types: Vec<&str> = output.iter().filter_map(|i| i["type"].as_str()).collect();
+    assert_eq!(types, ["reasoning", "message"], "{planner}");
+    assert_eq!(output[0]["summary"][0]["text"], "planning_step");
+    assert_eq!(output[0]["content"][0]["text"], "1. Say hello");
+    assert_eq!(output[1]["content"][0]["text"], "Hello from the planner");
+    assert_eq!(planner["usage"]["input_tokens"], 8, "usage of both steps");
+
+    let router: Value = create(
+        &proxy,
+        json!({"model": "router", "input": "Polish my text"}),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let output = router["output"].as_array().expect("output");
+    let types: Vec<&str> = output.iter().filter_map(|i| i["type"].as_str()).collect();
+    assert_eq!(types, ["mcp_call", "reasoning", "message"], "{router}");
+    assert_eq!(output[0]["name"], "transfer_to_agent");
+    assert_eq!(output[0]["server_label"], "router");
+    assert_eq!(output[0]["status"], "completed");
+    assert_eq!(output[1]["summary"][0]["text"], "router");
+    assert!(
+        output[1]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("transferring to writing_expert"),
+        "{router}"
+    );
+    assert_eq!(output[2]["content"][0]["text"], "Polished.");
+}
+
+#[tokio::test]
 async fn open_webui_style_gives_call_and_output_pairs_and_takes_them_back_as_history() {
     let up = FakeUpstream::start(upstream).await;
     let proxy = proxy_for(&up, "").await;
@@ -487,9 +553,9 @@ async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted
     assert_eq!(
         sent["messages"],
         json!([
-            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "user", "content": "hi"},
             {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": [{"type": "text", "text": "again"}]},
+            {"role": "user", "content": "again"},
         ])
     );
 

@@ -103,12 +103,12 @@ async fn run(
         session_id: session_id.clone(),
     });
     // A continuation resumes the agent session of the response it continues.
-    let mut headers = headers.clone();
+    let mut headers = std::borrow::Cow::Borrowed(headers);
     if let Some(session) = session_id
         && !headers.contains_key(SESSION_HEADER)
         && let Ok(value) = HeaderValue::from_str(&session)
     {
-        headers.insert(SESSION_HEADER, value);
+        headers.to_mut().insert(SESSION_HEADER, value);
     }
     let out = ResponsesOut::new(template, tool_items, store_on_finish);
     let mut response = serve(

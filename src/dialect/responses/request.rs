@@ -88,8 +88,7 @@ impl ResponsesRequest {
         if request.input.is_empty() && request.previous_response_id.is_none() {
             return Err(missing("input"));
         }
-        // Checked here, so a bad item is refused before anything is stored or called.
-        items_to_messages(&request.input, "input")?;
+        // The input items are checked by `to_chat`, before anything is stored or called.
         Ok(request)
     }
 
@@ -393,8 +392,9 @@ fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
             let all_text = converted
                 .iter()
                 .all(|p| p.get("type").and_then(Value::as_str) == Some("text"));
-            if all_text && role != "user" {
-                // Assistant and system turns as plain text: every provider takes that.
+            if all_text {
+                // Text as a plain string: every provider takes that (DeepSeek and older
+                // OpenAI-compatible servers take no part arrays).
                 Value::String(crate::wire::join_text_parts(&converted))
             } else {
                 Value::Array(converted)
@@ -648,7 +648,9 @@ mod tests {
     use super::*;
 
     fn parse(body: Value) -> Result<ResponsesRequest, ApiError> {
-        ResponsesRequest::parse(body.to_string().as_bytes())
+        let request = ResponsesRequest::parse(body.to_string().as_bytes())?;
+        request.to_chat(&[])?;
+        Ok(request)
     }
 
     #[test]

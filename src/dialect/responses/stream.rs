@@ -27,6 +27,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Serialize;
+use serde::ser::SerializeMap;
 use serde_json::{Map, Value, json};
 
 use crate::error::ErrorObject;
@@ -95,19 +97,16 @@ impl ResponseWriter {
         }
     }
 
-    pub fn id(&self) -> &str {
-        self.response
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self, out: &mut Vec<u8>) {
-        let snapshot = self.snapshot("in_progress");
-        self.event(out, "response.created", json!({ "response": snapshot }));
-        let snapshot = self.snapshot("in_progress");
-        self.event(out, "response.in_progress", json!({ "response": snapshot }));
+        // Two whole response objects: reserve once rather than grow the buffer step by step.
+        out.reserve(2048);
+        for kind in ["response.created", "response.in_progress"] {
+            let response = InProgress {
+                echo: &self.response,
+            };
+            write_event(out, &mut self.sequence, kind, Lifecycle { response });
+        }
     }
 
     /// The events for one chunk (often one, sometimes none: a finish reason, usage).
@@ -164,6 +163,7 @@ impl ResponseWriter {
     /// `response.incomplete` when the model stopped at its token limit or a filter). Returns the
     /// final response object.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Value {
+        out.reserve(4096);
         self.close_all(out);
         let (status, incomplete) = match self.finish_reason.as_deref() {
             Some("length") => ("incomplete", json!({"reason": "max_output_tokens"})),
@@ -172,7 +172,11 @@ impl ResponseWriter {
         };
         let mut response = self.snapshot(status);
         response.insert("incomplete_details".into(), incomplete);
-        response.insert("output".into(), Value::Array(self.finished_items()));
+        let items = std::mem::take(&mut self.output)
+            .into_iter()
+            .flatten()
+            .collect();
+        response.insert("output".into(), Value::Array(items));
         response.insert("usage".into(), self.usage_json());
         let response = Value::Object(response);
         let kind = if status == "completed" {
@@ -180,7 +184,13 @@ impl ResponseWriter {
         } else {
             "response.incomplete"
         };
-        self.event(out, kind, json!({ "response": response }));
+        self.write(
+            out,
+            kind,
+            Finished {
+                response: &response,
+            },
+        );
         response
     }
 
@@ -197,12 +207,19 @@ impl ResponseWriter {
         response.insert("output".into(), Value::Array(self.finished_items()));
         response.insert("usage".into(), self.usage_json());
         let response = Value::Object(response);
-        self.event(out, "response.failed", json!({ "response": response }));
+        self.write(
+            out,
+            "response.failed",
+            Finished {
+                response: &response,
+            },
+        );
         response
     }
 
-    fn snapshot(&self, status: &str) -> Map<String, Value> {
-        let mut response = self.response.clone();
+    /// The response object for the end of the stream (the echo is not needed after it).
+    fn snapshot(&mut self, status: &str) -> Map<String, Value> {
+        let mut response = std::mem::take(&mut self.response);
         response.insert("status".into(), status.into());
         response.insert("output".into(), Value::Array(Vec::new()));
         response
@@ -240,39 +257,35 @@ impl ResponseWriter {
         }
     }
 
-    fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
-        if let Value::Object(fields) = &mut body {
-            fields.insert("type".into(), kind.into());
-            fields.insert("sequence_number".into(), self.sequence.into());
-        }
-        self.sequence += 1;
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        if serde_json::to_writer(&mut *out, &body).is_err() {
-            out.extend_from_slice(b"{}");
-        }
-        out.extend_from_slice(b"\n\n");
+    fn event(&mut self, out: &mut Vec<u8>, kind: &str, body: Value) {
+        self.write(out, kind, body);
+    }
+
+    /// One SSE event: `event: <kind>` and the body with `type` and `sequence_number` added.
+    /// Bodies are written straight from borrowed fields: the per-delta events are most of a
+    /// stream, and building a JSON value for each would cost more than the chunk itself.
+    fn write(&mut self, out: &mut Vec<u8>, kind: &str, body: impl Serialize) {
+        write_event(out, &mut self.sequence, kind, body);
     }
 
     /// Reserves the next output index and announces `item` there.
     fn add_item(&mut self, out: &mut Vec<u8>, item: Value) -> usize {
         let index = self.output.len();
         self.output.push(None);
-        self.event(
-            out,
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-        );
+        let body = ItemEvent {
+            output_index: index,
+            item: &item,
+        };
+        self.write(out, "response.output_item.added", body);
         index
     }
 
     fn done_item(&mut self, out: &mut Vec<u8>, index: usize, item: Value) {
-        self.event(
-            out,
-            "response.output_item.done",
-            json!({"output_index": index, "item": item}),
-        );
+        let body = ItemEvent {
+            output_index: index,
+            item: &item,
+        };
+        self.write(out, "response.output_item.done", body);
         if let Some(slot) = self.output.get_mut(index) {
             *slot = Some(item);
         }
@@ -361,8 +374,14 @@ impl ResponseWriter {
         }) = &mut self.open
         {
             all.push_str(text);
-            let body = json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []});
-            self.event(out, "response.output_text.delta", body);
+            let body = Delta {
+                item_id: id,
+                output_index: *index,
+                content_index: Some(0),
+                delta: text,
+                logprobs: Some(&[]),
+            };
+            write_event(out, &mut self.sequence, "response.output_text.delta", body);
         }
     }
 
@@ -406,8 +425,19 @@ impl ResponseWriter {
         }
         if let Some(arguments) = arguments.filter(|a| !a.is_empty()) {
             call.arguments.push_str(arguments);
-            let body = json!({"item_id": call.id, "output_index": call.index, "delta": arguments});
-            self.event(out, "response.function_call_arguments.delta", body);
+            let body = Delta {
+                item_id: &call.id,
+                output_index: call.index,
+                content_index: None,
+                delta: arguments,
+                logprobs: None,
+            };
+            write_event(
+                out,
+                &mut self.sequence,
+                "response.function_call_arguments.delta",
+                body,
+            );
         }
     }
 
@@ -527,5 +557,84 @@ impl ResponseWriter {
             item["status"] = "incomplete".into();
             self.done_item(out, index, item);
         }
+    }
+}
+
+/// Writes `event: <kind>` and `data: ` the body (a JSON object) with `"type"` and
+/// `"sequence_number"` put first.
+fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Serialize) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\ndata: {\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"sequence_number\":");
+    out.extend_from_slice(sequence.to_string().as_bytes());
+    *sequence += 1;
+    let body_at = out.len();
+    match serde_json::to_writer(&mut *out, &body) {
+        // The body's own `{` goes; a `,` joins it unless it is empty.
+        Ok(()) if out.get(body_at) == Some(&b'{') => {
+            if out.get(body_at + 1) == Some(&b'}') {
+                out.remove(body_at);
+            } else {
+                out[body_at] = b',';
+            }
+        }
+        _ => {
+            out.truncate(body_at);
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+/// A text, reasoning or arguments delta.
+#[derive(Serialize)]
+struct Delta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u32>,
+    delta: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'a [Value]>,
+}
+
+/// `response.created` / `response.in_progress`: `{"response": …}`.
+#[derive(Serialize)]
+struct Lifecycle<'a> {
+    response: InProgress<'a>,
+}
+
+/// `response.output_item.added` / `.done`, the item borrowed.
+#[derive(Serialize)]
+struct ItemEvent<'a> {
+    output_index: usize,
+    item: &'a Value,
+}
+
+/// `response.completed` / `.incomplete` / `.failed`: `{"response": …}`, borrowed.
+#[derive(Serialize)]
+struct Finished<'a> {
+    response: &'a Value,
+}
+
+/// The response while in progress: the echo with `status` and an empty `output`, written
+/// without copying the echo.
+struct InProgress<'a> {
+    echo: &'a Map<String, Value>,
+}
+
+impl Serialize for InProgress<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.echo.len()))?;
+        for (key, value) in self.echo {
+            match key.as_str() {
+                "status" => map.serialize_entry(key, "in_progress")?,
+                "output" => map.serialize_entry(key, &[] as &[Value])?,
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
     }
 }
