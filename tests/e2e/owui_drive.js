@@ -47,7 +47,7 @@ async function settle(page, read, limitMs) {
       await page.keyboard.press('Enter');
       await settle(page, read, 90000);
     }
-    for (const block of await page.locator('button:has-text("Thought for"), .cursor-pointer:has-text("View Result")').all()) {
+    for (const block of await page.locator('button:has-text("Thought"), .cursor-pointer:has-text("Thought"), .cursor-pointer:has-text("View Result")').all()) {
       await block.click().catch(() => {});
     }
     await page.waitForTimeout(500);

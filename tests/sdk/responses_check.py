@@ -77,6 +77,14 @@ kinds = [item.type for item in agent.output]
 check(kinds == ["mcp_call", "message"], f"agent items: {kinds}")
 check(agent.output[0].output and "timezone" in agent.output[0].output, f"mcp output: {agent.output[0]}")
 
+# an agent's steps streamed: each agent's thinking a reasoning item, named in its summary
+with client.responses.stream(model="planner", input="Say hello") as stream:
+    summary = "".join(e.delta for e in stream if e.type == "response.reasoning_summary_text.delta")
+    planned = stream.get_final_response()
+check(summary == "planning_step: 1. Say hello", f"summary deltas: {summary!r}")
+check([item.type for item in planned.output] == ["reasoning", "message"], f"planner items: {planned.output}")
+check(planned.output_text == "Hello from the planner", f"planner answer: {planned.output_text!r}")
+
 # errors as the SDK's exception classes
 try:
     client.responses.create(model="e429", input="hi")

@@ -291,6 +291,11 @@ impl ResponseWriter {
         }
     }
 
+    /// Reasoning text. A model's own reasoning streams as the item's `content`
+    /// (`reasoning_text` deltas). An agent's streams as its `summary`, opened with the agent's
+    /// name ("planning_step: …"): clients that show reasoning show the summary first (Open WebUI
+    /// shows only the summary when there is one), so that is where the name must be; `content`
+    /// still gets the plain text when the item is done.
     fn reasoning(&mut self, out: &mut Vec<u8>, agent: Option<&str>, text: &str) {
         let same = matches!(&self.open, Some(OpenItem::Reasoning { agent: a, .. }) if a.as_deref() == agent);
         if !same {
@@ -301,28 +306,23 @@ impl ResponseWriter {
                 json!({"id": id, "type": "reasoning", "summary": [], "content": []}),
             );
             if let Some(agent) = agent {
-                // Which agent thought this: the item's summary, sent whole.
                 let part = json!({"type": "summary_text", "text": ""});
                 self.event(
                     out,
                     "response.reasoning_summary_part.added",
                     json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
                 );
-                self.event(
+                let body = SummaryDelta {
+                    item_id: &id,
+                    output_index: index,
+                    summary_index: 0,
+                    delta: &format!("{agent}: "),
+                };
+                write_event(
                     out,
+                    &mut self.sequence,
                     "response.reasoning_summary_text.delta",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": agent}),
-                );
-                self.event(
-                    out,
-                    "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "text": agent}),
-                );
-                let part = json!({"type": "summary_text", "text": agent});
-                self.event(
-                    out,
-                    "response.reasoning_summary_part.done",
-                    json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
+                    body,
                 );
             }
             self.open = Some(OpenItem::Reasoning {
@@ -332,17 +332,43 @@ impl ResponseWriter {
                 text: String::new(),
             });
         }
-        if let Some(OpenItem::Reasoning {
+        let Some(OpenItem::Reasoning {
             index,
             id,
+            agent,
             text: all,
-            ..
         }) = &mut self.open
-        {
-            all.push_str(text);
-            let body =
-                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text});
-            self.event(out, "response.reasoning_text.delta", body);
+        else {
+            return;
+        };
+        all.push_str(text);
+        if agent.is_some() {
+            let body = SummaryDelta {
+                item_id: id,
+                output_index: *index,
+                summary_index: 0,
+                delta: text,
+            };
+            write_event(
+                out,
+                &mut self.sequence,
+                "response.reasoning_summary_text.delta",
+                body,
+            );
+        } else {
+            let body = Delta {
+                item_id: id,
+                output_index: *index,
+                content_index: Some(0),
+                delta: text,
+                logprobs: None,
+            };
+            write_event(
+                out,
+                &mut self.sequence,
+                "response.reasoning_text.delta",
+                body,
+            );
         }
     }
 
@@ -523,13 +549,19 @@ impl ResponseWriter {
                 agent,
                 text,
             }) => {
-                let body =
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
-                self.event(out, "response.reasoning_text.done", body);
-                let summary: Vec<Value> = agent
-                    .iter()
-                    .map(|a| json!({"type": "summary_text", "text": a}))
-                    .collect();
+                let mut summary = Vec::new();
+                if let Some(agent) = agent {
+                    let summary_text = format!("{agent}: {text}");
+                    let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "text": summary_text});
+                    self.event(out, "response.reasoning_summary_text.done", body);
+                    let part = json!({"type": "summary_text", "text": summary_text});
+                    let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part.clone()});
+                    self.event(out, "response.reasoning_summary_part.done", body);
+                    summary.push(part);
+                } else {
+                    let body = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
+                    self.event(out, "response.reasoning_text.done", body);
+                }
                 let item = json!({
                     "id": id, "type": "reasoning", "summary": summary,
                     "content": [{"type": "reasoning_text", "text": text}],
@@ -586,6 +618,15 @@ fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Ser
         }
     }
     out.extend_from_slice(b"\n\n");
+}
+
+/// A reasoning summary delta.
+#[derive(Serialize)]
+struct SummaryDelta<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    summary_index: u32,
+    delta: &'a str,
 }
 
 /// A text, reasoning or arguments delta.
