@@ -69,7 +69,7 @@ pub fn sse_response<D: SseDialect>(
         tokio::pin!(must_end);
         let mut first_token_seen = false;
         observe(&first, &facts, &mut first_token_seen);
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::with_capacity(2 * D::CHUNK_BYTES);
         dialect.chunk(&first, &mut out);
         yield Ok::<Bytes, Infallible>(Bytes::from(out));
         let mut keepalive = tokio::time::interval_at(Instant::now() + options.keepalive, options.keepalive);
@@ -90,7 +90,7 @@ pub fn sse_response<D: SseDialect>(
                     )
                     .with_code("server_shutting_down");
                     facts.update(|f| f.stream_error = Some("server shutting down".to_string()));
-                    let mut out = Vec::with_capacity(256);
+                    let mut out = Vec::with_capacity(D::CHUNK_BYTES);
                     dialect.failed(&error, &mut out);
                     yield Ok(Bytes::from(out));
                     return;
@@ -101,7 +101,7 @@ pub fn sse_response<D: SseDialect>(
                     observe(&chunk, &facts, &mut first_token_seen);
                     deadline = Instant::now() + options.idle_timeout;
                     keepalive.reset();
-                    let mut out = Vec::with_capacity(256);
+                    let mut out = Vec::with_capacity(D::CHUNK_BYTES);
                     dialect.chunk(&chunk, &mut out);
                     if !out.is_empty() {
                         yield Ok(Bytes::from(out));
@@ -112,7 +112,7 @@ pub fn sse_response<D: SseDialect>(
                     return;
                 }
                 Ok(None) => {
-                    let mut out = Vec::with_capacity(256);
+                    let mut out = Vec::with_capacity(D::CHUNK_BYTES);
                     dialect.finish(&mut out).await;
                     yield Ok(Bytes::from(out));
                     return;
@@ -140,11 +140,11 @@ pub fn sse_response<D: SseDialect>(
     response
 }
 
-fn error_event(error: &LlmError, facts: &RequestFacts, dialect: &mut impl SseDialect) -> Bytes {
+fn error_event<D: SseDialect>(error: &LlmError, facts: &RequestFacts, dialect: &mut D) -> Bytes {
     tracing::warn!(error = %error, "stream ended by an upstream failure");
     let message = error.to_string();
     facts.update(|f| f.stream_error = Some(message));
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(D::CHUNK_BYTES);
     dialect.failed(&error.to_error_object(), &mut out);
     Bytes::from(out)
 }

@@ -15,6 +15,9 @@ use crate::error::ErrorObject;
 use crate::wire::ChatChunk;
 
 pub trait SseDialect: Send + 'static {
+    /// Bytes to reserve for one chunk's output, so a typical chunk needs no reallocation.
+    const CHUNK_BYTES: usize = 256;
+
     /// Appends the bytes for one chunk (possibly none).
     fn chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>);
     /// The stream broke after its first byte: the dialect's error event; the stream ends after it.

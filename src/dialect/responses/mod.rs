@@ -69,21 +69,23 @@ impl ResponsesOut {
         tool_items: ToolItems,
         store: Option<StoreOnFinish>,
     ) -> Self {
-        Self {
-            writer: ResponseWriter::new(template, tool_items),
-            store,
+        let mut writer = ResponseWriter::new(template, tool_items);
+        if store.is_some() {
+            writer.keep_object();
         }
+        Self { writer, store }
     }
 
     /// Runs the whole answer through the writer for a non-streaming request: the final object.
     pub async fn collect(mut self, chunks: impl IntoIterator<Item = ChatChunk>) -> Value {
         let mut sink = Vec::new();
+        self.writer.keep_object();
         self.writer.start(&mut sink);
         for chunk in chunks {
             sink.clear();
             self.writer.chunk(&chunk, &mut sink);
         }
-        let response = self.writer.finish(&mut sink);
+        let response = self.writer.finish(&mut sink).unwrap_or_default();
         if let Some(store) = self.store.take() {
             store.save(response.clone()).await;
         }
@@ -115,6 +117,9 @@ impl ResponsesSse {
 }
 
 impl SseDialect for ResponsesSse {
+    // A delta event (event line, type, sequence number, item id) is about 230 bytes.
+    const CHUNK_BYTES: usize = 512;
+
     fn chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
         self.start(out);
         self.out.writer.chunk(chunk, out);
@@ -128,7 +133,7 @@ impl SseDialect for ResponsesSse {
     async fn finish(&mut self, out: &mut Vec<u8>) {
         self.start(out);
         let response = self.out.writer.finish(out);
-        if let Some(store) = self.out.store.take() {
+        if let (Some(store), Some(response)) = (self.out.store.take(), response) {
             store.save(response).await;
         }
     }

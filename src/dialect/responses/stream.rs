@@ -28,7 +28,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use serde::ser::SerializeMap;
 use serde_json::{Map, Value, json};
 
 use crate::error::ErrorObject;
@@ -68,6 +67,11 @@ struct ClientCall {
 pub struct ResponseWriter {
     /// The response object without `output`, `status` and `usage`: the request's echo.
     response: Map<String, Value>,
+    /// The echo as JSON text without its closing brace, written into every lifecycle event.
+    echo: String,
+    /// Whether [`ResponseWriter::finish`] returns the response object (to store it, or as the
+    /// body of a non-streaming answer); a streamed, unstored answer needs only its bytes.
+    keep_object: bool,
     tool_items: ToolItems,
     sequence: u64,
     /// Items by output index; `None` while still open.
@@ -85,6 +89,8 @@ impl ResponseWriter {
     /// `response` is the request's echo ([`super::ResponsesRequest::response_template`]).
     pub fn new(response: Map<String, Value>, tool_items: ToolItems) -> Self {
         Self {
+            echo: echo_json(&response),
+            keep_object: false,
             response,
             tool_items,
             sequence: 0,
@@ -97,15 +103,20 @@ impl ResponseWriter {
         }
     }
 
+    pub fn keep_object(&mut self) {
+        self.keep_object = true;
+    }
+
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self, out: &mut Vec<u8>) {
         // Two whole response objects: reserve once rather than grow the buffer step by step.
         out.reserve(2048);
         for kind in ["response.created", "response.in_progress"] {
-            let response = InProgress {
-                echo: &self.response,
-            };
-            write_event(out, &mut self.sequence, kind, Lifecycle { response });
+            self.lifecycle(out, kind, |out| {
+                out.extend_from_slice(
+                    br#","status":"in_progress","error":null,"incomplete_details":null,"usage":null,"output":[]"#,
+                )
+            });
         }
     }
 
@@ -162,7 +173,7 @@ impl ResponseWriter {
     /// A clean end: every open item is finished, then `response.completed` (or
     /// `response.incomplete` when the model stopped at its token limit or a filter). Returns the
     /// final response object.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Value {
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Option<Value> {
         out.reserve(4096);
         self.close_all(out);
         let (status, incomplete) = match self.finish_reason.as_deref() {
@@ -170,63 +181,84 @@ impl ResponseWriter {
             Some("content_filter") => ("incomplete", json!({"reason": "content_filter"})),
             _ => ("completed", Value::Null),
         };
-        let mut response = self.snapshot(status);
-        response.insert("incomplete_details".into(), incomplete);
-        let items = std::mem::take(&mut self.output)
-            .into_iter()
-            .flatten()
-            .collect();
-        response.insert("output".into(), Value::Array(items));
-        response.insert("usage".into(), self.usage_json());
-        let response = Value::Object(response);
         let kind = if status == "completed" {
             "response.completed"
         } else {
             "response.incomplete"
         };
-        self.write(
-            out,
-            kind,
-            Finished {
-                response: &response,
-            },
-        );
-        response
+        let items: Vec<Value> = std::mem::take(&mut self.output)
+            .into_iter()
+            .flatten()
+            .collect();
+        let end = End {
+            status,
+            error: Value::Null,
+            incomplete_details: incomplete,
+            output: items,
+            usage: self.usage_json(),
+        };
+        self.end(out, kind, end)
     }
 
     /// The stream broke after its first event: `response.failed` with the items finished so far.
-    pub fn fail(&mut self, error: &ErrorObject, out: &mut Vec<u8>) -> Value {
-        let mut response = self.snapshot("failed");
-        response.insert(
-            "error".into(),
-            json!({
+    pub fn fail(&mut self, error: &ErrorObject, out: &mut Vec<u8>) -> Option<Value> {
+        let end = End {
+            status: "failed",
+            error: json!({
                 "code": error.code.as_str().unwrap_or("server_error"),
                 "message": error.message,
             }),
-        );
-        response.insert("output".into(), Value::Array(self.finished_items()));
-        response.insert("usage".into(), self.usage_json());
-        let response = Value::Object(response);
-        self.write(
-            out,
-            "response.failed",
-            Finished {
-                response: &response,
-            },
-        );
-        response
+            incomplete_details: Value::Null,
+            output: self.output.iter().flatten().cloned().collect(),
+            usage: self.usage_json(),
+        };
+        self.end(out, "response.failed", end)
     }
 
-    /// The response object for the end of the stream (the echo is not needed after it).
-    fn snapshot(&mut self, status: &str) -> Map<String, Value> {
+    /// Writes the last event and, when asked to keep it, returns the response object.
+    fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
+        self.lifecycle(out, kind, |out| {
+            let fields = [
+                ("status", &Value::String(end.status.into())),
+                ("error", &end.error),
+                ("incomplete_details", &end.incomplete_details),
+                ("usage", &end.usage),
+            ];
+            for (key, value) in fields {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":");
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+            out.extend_from_slice(b",\"output\":");
+            let _ = serde_json::to_writer(&mut *out, &end.output);
+        });
+        if !self.keep_object {
+            return None;
+        }
         let mut response = std::mem::take(&mut self.response);
-        response.insert("status".into(), status.into());
-        response.insert("output".into(), Value::Array(Vec::new()));
-        response
+        response.insert("status".into(), end.status.into());
+        response.insert("error".into(), end.error);
+        response.insert("incomplete_details".into(), end.incomplete_details);
+        response.insert("output".into(), Value::Array(end.output));
+        response.insert("usage".into(), end.usage);
+        Some(Value::Object(response))
     }
 
-    fn finished_items(&self) -> Vec<Value> {
-        self.output.iter().flatten().cloned().collect()
+    /// A lifecycle event: `{"response": {…the echo…, <fields written by `rest`>}}`. The echo
+    /// was serialized once, when the writer was made.
+    fn lifecycle(&mut self, out: &mut Vec<u8>, kind: &str, rest: impl FnOnce(&mut Vec<u8>)) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: {\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"sequence_number\":");
+        let _ = std::io::Write::write_fmt(out, format_args!("{}", self.sequence));
+        self.sequence += 1;
+        out.extend_from_slice(b",\"response\":");
+        out.extend_from_slice(self.echo.as_bytes());
+        rest(out);
+        out.extend_from_slice(b"}}\n\n");
     }
 
     fn usage_json(&self) -> Value {
@@ -600,7 +632,7 @@ fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Ser
     out.extend_from_slice(b"\ndata: {\"type\":\"");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"sequence_number\":");
-    out.extend_from_slice(sequence.to_string().as_bytes());
+    let _ = std::io::Write::write_fmt(out, format_args!("{sequence}"));
     *sequence += 1;
     let body_at = out.len();
     match serde_json::to_writer(&mut *out, &body) {
@@ -641,10 +673,36 @@ struct Delta<'a> {
     logprobs: Option<&'a [Value]>,
 }
 
-/// `response.created` / `response.in_progress`: `{"response": …}`.
-#[derive(Serialize)]
-struct Lifecycle<'a> {
-    response: InProgress<'a>,
+/// How a response ended, for its last event and its object.
+struct End {
+    status: &'static str,
+    error: Value,
+    incomplete_details: Value,
+    output: Vec<Value>,
+    usage: Value,
+}
+
+/// The echo's JSON text without the fields the writer sets and without its closing brace.
+fn echo_json(response: &Map<String, Value>) -> String {
+    const SET_BY_WRITER: [&str; 5] = ["status", "error", "incomplete_details", "usage", "output"];
+    let mut text = Vec::with_capacity(1024);
+    text.push(b'{');
+    for (key, value) in response {
+        if SET_BY_WRITER.contains(&key.as_str()) {
+            continue;
+        }
+        if text.len() > 1 {
+            text.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut text, key);
+        text.push(b':');
+        let _ = serde_json::to_writer(&mut text, value);
+    }
+    if text.len() == 1 {
+        // The first field the writer adds must not start with a comma.
+        text.extend_from_slice(br#""object":"response""#);
+    }
+    String::from_utf8(text).unwrap_or_else(|_| "{\"object\":\"response\"".into())
 }
 
 /// `response.output_item.added` / `.done`, the item borrowed.
@@ -652,30 +710,4 @@ struct Lifecycle<'a> {
 struct ItemEvent<'a> {
     output_index: usize,
     item: &'a Value,
-}
-
-/// `response.completed` / `.incomplete` / `.failed`: `{"response": …}`, borrowed.
-#[derive(Serialize)]
-struct Finished<'a> {
-    response: &'a Value,
-}
-
-/// The response while in progress: the echo with `status` and an empty `output`, written
-/// without copying the echo.
-struct InProgress<'a> {
-    echo: &'a Map<String, Value>,
-}
-
-impl Serialize for InProgress<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.echo.len()))?;
-        for (key, value) in self.echo {
-            match key.as_str() {
-                "status" => map.serialize_entry(key, "in_progress")?,
-                "output" => map.serialize_entry(key, &[] as &[Value])?,
-                _ => map.serialize_entry(key, value)?,
-            }
-        }
-        map.end()
-    }
 }
