@@ -88,7 +88,7 @@ async fn run(
         },
     };
     let chat = request.to_chat(&history)?;
-    let id = format!("resp_{}", random_hex(48));
+    let id = format!("resp_{}", random_hex(32));
     let template = request.response_template(&id, unix_now());
     let tool_items = match reasoning_mode(headers, state.config.reasoning.mode)? {
         ReasoningMode::OpenWebui => ToolItems::OpenWebui,

@@ -109,8 +109,6 @@ impl ResponseWriter {
 
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self, out: &mut Vec<u8>) {
-        // Two whole response objects: reserve once rather than grow the buffer step by step.
-        out.reserve(2048);
         for kind in ["response.created", "response.in_progress"] {
             self.lifecycle(out, kind, |out| {
                 out.extend_from_slice(
@@ -174,7 +172,6 @@ impl ResponseWriter {
     /// `response.incomplete` when the model stopped at its token limit or a filter). Returns the
     /// final response object.
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Option<Value> {
-        out.reserve(4096);
         self.close_all(out);
         let (status, incomplete) = match self.finish_reason.as_deref() {
             Some("length") => ("incomplete", json!({"reason": "max_output_tokens"})),
@@ -332,7 +329,7 @@ impl ResponseWriter {
         let same = matches!(&self.open, Some(OpenItem::Reasoning { agent: a, .. }) if a.as_deref() == agent);
         if !same {
             self.close_open(out);
-            let id = format!("rs_{}", random_hex(32));
+            let id = format!("rs_{}", random_hex(16));
             let index = self.add_item(
                 out,
                 json!({"id": id, "type": "reasoning", "summary": [], "content": []}),
@@ -407,7 +404,7 @@ impl ResponseWriter {
     fn text(&mut self, out: &mut Vec<u8>, text: &str) {
         if !matches!(self.open, Some(OpenItem::Message { .. })) {
             self.close_open(out);
-            let id = format!("msg_{}", random_hex(32));
+            let id = format!("msg_{}", random_hex(16));
             let index = self.add_item(
                 out,
                 json!({"id": id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}),
@@ -453,7 +450,7 @@ impl ResponseWriter {
     ) {
         if !self.client_calls.contains_key(&position) {
             self.close_open(out);
-            let id = format!("fc_{}", random_hex(32));
+            let id = format!("fc_{}", random_hex(16));
             let call_id = call_id
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("call_{}", random_hex(24)));
@@ -511,7 +508,7 @@ impl ResponseWriter {
         match self.tool_items {
             ToolItems::McpCall => {
                 let item = json!({
-                    "id": format!("mcp_{}", random_hex(32)), "type": "mcp_call", "status": "in_progress",
+                    "id": format!("mcp_{}", random_hex(16)), "type": "mcp_call", "status": "in_progress",
                     "server_label": agent, "name": name, "arguments": arguments,
                     "output": null, "error": null,
                 });
@@ -519,7 +516,7 @@ impl ResponseWriter {
                 self.server_calls.insert(call_id.to_string(), (index, item));
             }
             ToolItems::OpenWebui => {
-                let id = format!("fc_{}", random_hex(32));
+                let id = format!("fc_{}", random_hex(16));
                 let mut item = json!({
                     "id": id, "type": "function_call", "status": "in_progress",
                     "call_id": call_id, "name": name, "arguments": "",
@@ -550,7 +547,7 @@ impl ResponseWriter {
             }
             ToolItems::OpenWebui => {
                 let item = json!({
-                    "id": format!("fco_{}", random_hex(32)), "type": "function_call_output",
+                    "id": format!("fco_{}", random_hex(16)), "type": "function_call_output",
                     "status": "completed", "call_id": call_id,
                     "output": [{"type": "input_text", "text": output}],
                 });
