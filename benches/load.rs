@@ -50,13 +50,19 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async move {
         let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
+        let before = TcpCounters::read();
         let direct = run(&format!("http://{upstream}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        let middle = TcpCounters::read();
         let proxied = run(&format!("{proxy}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        let after = TcpCounters::read();
         let rss = common::peak_rss_kib(child.id());
         println!("\nload: {clients} concurrent streaming clients, {secs} s per path (10 chunks × 100 ms per stream)\n");
-        println!("{:>8} | {:>9} {:>7} | {:>10} {:>10}", "path", "streams", "errors", "ttft p50", "ttft p99");
-        for (name, r) in [("direct", &direct), ("proxy", &proxied)] {
-            println!("{:>8} | {:>9} {:>7} | {:>8.2}ms {:>8.2}ms", name, r.completed, r.errors, r.ttft_p50, r.ttft_p99);
+        println!("{:>8} | {:>9} {:>7} | {:>10} {:>10} | {:>16} {:>13}", "path", "streams", "errors", "ttft p50", "ttft p99", "listen overflows", "SYN retrans");
+        for (name, r, counters) in [("direct", &direct, middle.since(&before)), ("proxy", &proxied, after.since(&middle))] {
+            println!(
+                "{:>8} | {:>9} {:>7} | {:>8.2}ms {:>8.2}ms | {:>16} {:>13}",
+                name, r.completed, r.errors, r.ttft_p50, r.ttft_p99, counters.listen_overflows, counters.syn_retransmits
+            );
         }
         println!(
             "\nadded ttft: p50 {:+.2} ms, p99 {:+.2} ms; proxy peak RSS {}",
@@ -66,6 +72,43 @@ fn main() {
         );
         let _ = child.kill().await;
     });
+}
+
+/// The kernel's TCP counters that show connections waiting for a retry: accept queue overflows
+/// (`TcpExt: ListenOverflows`) and retransmitted SYNs (`TcpExt: TCPSynRetrans`). Machine-wide, so
+/// read around each path's run.
+#[derive(Debug, Default, Clone, Copy)]
+struct TcpCounters {
+    listen_overflows: u64,
+    syn_retransmits: u64,
+}
+
+impl TcpCounters {
+    fn read() -> Self {
+        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+        let mut counters = Self::default();
+        if let [names, values, ..] = lines.as_slice() {
+            for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+                let value = value.parse().unwrap_or(0);
+                match name {
+                    "ListenOverflows" => counters.listen_overflows = value,
+                    "TCPSynRetrans" => counters.syn_retransmits = value,
+                    _ => {}
+                }
+            }
+        }
+        counters
+    }
+
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            listen_overflows: self
+                .listen_overflows
+                .saturating_sub(earlier.listen_overflows),
+            syn_retransmits: self.syn_retransmits.saturating_sub(earlier.syn_retransmits),
+        }
+    }
 }
 
 struct LoadResult {

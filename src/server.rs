@@ -10,10 +10,43 @@ use tokio::net::TcpListener;
 use crate::api::{AppState, router};
 use crate::config::Config;
 
+/// Connections the kernel may hold for us before `accept`. Tokio's default (1024) overflowed when
+/// 2,000 clients connected at once: the kernel dropped their SYNs and each of them waited for
+/// the 1-second SYN retry (`cargo bench --bench load` counts listen-queue overflows). The kernel
+/// caps this at `net.core.somaxconn` (4096 by default); raise that for larger bursts.
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
 /// Binds the configured address. Separate from [`serve`] so callers learn a bind failure (port in
 /// use) before anything else happens, and tests can bind port 0.
 pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
-    TcpListener::bind((config.server.host.as_str(), config.server.port)).await
+    let host = config.server.host.as_str();
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, config.server.port)).await? {
+        match listen(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} resolves to no address"),
+        )
+    }))
+}
+
+/// A listening socket at `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as std sets it, so
+/// a restart does not wait for old connections in TIME_WAIT).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves until Ctrl-C / SIGTERM, then drains: `/ready` turns 503 and health probes keep being

@@ -454,3 +454,41 @@ async fn cors_only_for_configured_origins() {
         .expect("send");
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+/// 1,500 clients connecting at once all get through the handshake before the proxy accepts any:
+/// the listen queue holds them. With tokio's default backlog (1024) the kernel dropped the rest
+/// of the SYNs and those clients waited a second for the retry (`cargo bench --bench load`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_waits_in_the_listen_queue_not_for_a_syn_retry() {
+    let listener =
+        adk_llm_proxy::server::listen("127.0.0.1:0".parse().expect("addr")).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    // The kernel caps the queue at net.core.somaxconn (4096 by default since Linux 5.4).
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    let clients = 1500.min(somaxconn);
+    let mut connects = Vec::new();
+    for _ in 0..clients {
+        connects.push(tokio::spawn(async move {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(700),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+        }));
+    }
+    let mut connected = Vec::new();
+    for connect in connects {
+        if let Ok(Ok(Ok(stream))) = connect.await {
+            connected.push(stream);
+        }
+    }
+    assert_eq!(
+        connected.len(),
+        clients,
+        "connections that got no SYN-ACK within 700 ms"
+    );
+    drop(listener);
+}
