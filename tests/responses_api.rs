@@ -146,6 +146,11 @@ async fn create(proxy: &Proxy, body: Value, key: Option<&str>) -> reqwest::Respo
     request.send().await.expect("send")
 }
 
+/// `POST /v1/responses`, the body as JSON.
+async fn create_json(proxy: &Proxy, body: Value, key: Option<&str>) -> Value {
+    create(proxy, body, key).await.json().await.expect("json")
+}
+
 /// Events of a Responses stream as (type, data).
 async fn events(response: reqwest::Response) -> Vec<(String, Value)> {
     let text = response.text().await.expect("body");
@@ -224,15 +229,12 @@ async fn a_plain_model_streams_as_responses_events_in_order() {
 async fn a_length_stop_is_incomplete_and_a_cut_stream_fails_without_completing() {
     let up = FakeUpstream::start(upstream).await;
     let proxy = proxy_for(&up, "").await;
-    let long = create(
+    let long = create_json(
         &proxy,
         json!({"model": "long", "input": "hi", "max_output_tokens": 1}),
         None,
     )
-    .await
-    .json::<Value>()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(long["status"], "incomplete");
     assert_eq!(long["incomplete_details"]["reason"], "max_output_tokens");
     assert_eq!(long["max_output_tokens"], 1);
@@ -306,15 +308,12 @@ async fn what_cannot_be_honoured_is_refused_with_the_field_named() {
 async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_function_call() {
     let up = FakeUpstream::start(upstream).await;
     let proxy = proxy_for(&up, "").await;
-    let response: Value = create(
+    let response: Value = create_json(
         &proxy,
         json!({"model": "assistant", "input": "Time in Tokyo?"}),
         None,
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let output = response["output"].as_array().expect("output");
     let types: Vec<&str> = output.iter().filter_map(|i| i["type"].as_str()).collect();
     assert_eq!(types, ["mcp_call", "message"], "{response}");
@@ -342,16 +341,8 @@ async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_funct
     );
 
     // A client tool: the agent stops with a function_call for the client to run ...
-    let first: Value = create(
-        &proxy,
-        json!({"model": "assistant", "input": "Look it up.",
-               "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+    let first: Value = create_json(&proxy, json!({"model": "assistant", "input": "Look it up.",
+               "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}), None).await;
     let call = first["output"]
         .as_array()
         .and_then(|o| o.iter().find(|i| i["type"] == "function_call"))
@@ -360,17 +351,9 @@ async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_funct
     assert_eq!(call["name"], "lookup");
     assert_eq!(call["call_id"], "call_lookup");
     // ... and the result, sent with previous_response_id, resumes the same agent.
-    let second: Value = create(
-        &proxy,
-        json!({"model": "assistant", "previous_response_id": first["id"],
+    let second: Value = create_json(&proxy, json!({"model": "assistant", "previous_response_id": first["id"],
                "input": [{"type": "function_call_output", "call_id": "call_lookup", "output": "Tokyo is in Japan"}],
-               "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+               "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}), None).await;
     assert_eq!(second["status"], "completed", "{second}");
     let text = second["output"][0]["content"][0]["text"]
         .as_str()
@@ -383,15 +366,12 @@ async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_funct
 async fn each_agents_thinking_is_a_reasoning_item_and_a_hand_over_is_visible() {
     let up = FakeUpstream::start(upstream).await;
     let proxy = proxy_for(&up, "").await;
-    let planner: Value = create(
+    let planner: Value = create_json(
         &proxy,
         json!({"model": "planner", "input": "Say hello"}),
         None,
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let output = planner["output"].as_array().expect("output");
     let types: Vec<&str> = output.iter().filter_map(|i| i["type"].as_str()).collect();
     assert_eq!(types, ["reasoning", "message"], "{planner}");
@@ -404,15 +384,12 @@ async fn each_agents_thinking_is_a_reasoning_item_and_a_hand_over_is_visible() {
     assert_eq!(output[1]["content"][0]["text"], "Hello from the planner");
     assert_eq!(planner["usage"]["input_tokens"], 8, "usage of both steps");
 
-    let router: Value = create(
+    let router: Value = create_json(
         &proxy,
         json!({"model": "router", "input": "Polish my text"}),
         None,
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let output = router["output"].as_array().expect("output");
     let types: Vec<&str> = output.iter().filter_map(|i| i["type"].as_str()).collect();
     assert_eq!(types, ["mcp_call", "reasoning", "message"], "{router}");
@@ -500,15 +477,7 @@ async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted
     let keys =
         "auth:\n  keys:\n    - { name: alice, key: sk-alice }\n    - { name: bob, key: sk-bob }\n";
     let proxy = proxy_for(&up, keys).await;
-    let created: Value = create(
-        &proxy,
-        json!({"model": "text", "input": "hi", "metadata": {"ticket": "7"}, "instructions": "Be kind."}),
-        Some("sk-alice"),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+    let created: Value = create_json(&proxy, json!({"model": "text", "input": "hi", "metadata": {"ticket": "7"}, "instructions": "Be kind."}), Some("sk-alice")).await;
     let id = created["id"].as_str().expect("id").to_string();
     assert!(id.starts_with("resp_"));
     assert_eq!(created["metadata"]["ticket"], "7");
@@ -548,15 +517,12 @@ async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted
     assert_eq!(status(bob_delete.send().await.expect("send")), 404);
 
     // Alice continues: the model sees the earlier turn (not its instructions: OpenAI's rule).
-    let next: Value = create(
+    let next: Value = create_json(
         &proxy,
         json!({"model": "text", "input": "again", "previous_response_id": id}),
         Some("sk-alice"),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(next["status"], "completed");
     let sent = up.last_request().body;
     assert_eq!(
@@ -584,15 +550,12 @@ async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted
     assert_eq!(status(gone.send().await.expect("send")), 404);
 
     // store: false keeps nothing.
-    let unstored: Value = create(
+    let unstored: Value = create_json(
         &proxy,
         json!({"model": "text", "input": "hi", "store": false}),
         Some("sk-alice"),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let missing = client()
         .get(proxy.url(&format!(
             "/v1/responses/{}",
@@ -624,24 +587,18 @@ async fn a_response_stored_on_one_replica_continues_on_another() {
     for store in stores {
         let one = proxy_for(&up, &store).await;
         let two = proxy_for(&up, &store).await;
-        let first: Value = create(
+        let first: Value = create_json(
             &one,
             json!({"model": "assistant", "input": "Time in Tokyo?"}),
             None,
         )
-        .await
-        .json()
-        .await
-        .expect("json");
-        let next: Value = create(
+        .await;
+        let next: Value = create_json(
             &two,
             json!({"model": "text", "input": "thanks", "previous_response_id": first["id"]}),
             None,
         )
-        .await
-        .json()
-        .await
-        .expect("json");
+        .await;
         assert_eq!(next["status"], "completed", "{store}: {next}");
         let sent = up.last_request().body.to_string();
         assert!(

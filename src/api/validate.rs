@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::dialect::invalid_type;
 use crate::error::ApiError;
 use crate::wire::ChatRequest;
 
@@ -40,24 +41,7 @@ pub async fn parse_off_the_workers(body: Vec<u8>) -> Result<ChatRequest, ApiErro
 }
 
 pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid_request(
-            format!("We could not parse the JSON body of your request: {e}."),
-            None,
-            "invalid_json",
-        )
-    })?;
-    let Value::Object(object) = &value else {
-        return Err(ApiError::invalid_request(
-            format!(
-                "The request body must be a JSON object, but got {}.",
-                type_name(&value)
-            ),
-            None,
-            "invalid_type",
-        ));
-    };
-
+    let object = crate::dialect::json_object(body)?;
     let messages = match object.get("messages") {
         None | Some(Value::Null) => {
             return Err(ApiError::invalid_request(
@@ -139,7 +123,7 @@ pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         }
     }
 
-    serde_json::from_value(value).map_err(|e| {
+    serde_json::from_value(Value::Object(object)).map_err(|e| {
         ApiError::invalid_request(format!("Invalid request: {e}."), None, "invalid_request")
     })
 }
@@ -239,28 +223,6 @@ fn check_type(
         None | Some(Value::Null) => Ok(()),
         Some(v) if ok(v) => Ok(()),
         Some(v) => Err(invalid_type(field, expected, v)),
-    }
-}
-
-fn invalid_type(field: &str, expected: &str, got: &Value) -> ApiError {
-    ApiError::invalid_request(
-        format!(
-            "Invalid type for '{field}': expected {expected}, but got {} instead.",
-            type_name(got)
-        ),
-        Some(field),
-        "invalid_type",
-    )
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -11,8 +11,55 @@ pub mod responses;
 
 use std::future::Future;
 
-use crate::error::ErrorObject;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ErrorObject};
 use crate::wire::ChatChunk;
+
+/// A request body as a JSON object, or the 400 every dialect gives for one that is not.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_request(
+            format!("We could not parse the JSON body of your request: {e}."),
+            None,
+            "invalid_json",
+        )
+    })?;
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(ApiError::invalid_request(
+            format!(
+                "The request body must be a JSON object, but got {}.",
+                type_name(&other)
+            ),
+            None,
+            "invalid_type",
+        )),
+    }
+}
+
+/// The 400 for a field of the wrong JSON type, in OpenAI's wording.
+pub fn invalid_type(field: &str, expected: &str, got: &Value) -> ApiError {
+    ApiError::invalid_request(
+        format!(
+            "Invalid type for '{field}': expected {expected}, but got {} instead.",
+            type_name(got)
+        ),
+        Some(field),
+        "invalid_type",
+    )
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
 
 pub trait SseDialect: Send + 'static {
     /// Bytes to reserve for one chunk's output, so a typical chunk needs no reallocation.

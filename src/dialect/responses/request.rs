@@ -24,6 +24,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::dialect::invalid_type;
 use crate::error::ApiError;
 use crate::wire::{ChatRequest, Message};
 
@@ -55,20 +56,7 @@ const PASSED: [&str; 6] = [
 
 impl ResponsesRequest {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::invalid_request(
-                format!("We could not parse the JSON body of your request: {e}."),
-                None,
-                "invalid_json",
-            )
-        })?;
-        let Value::Object(fields) = value else {
-            return Err(ApiError::invalid_request(
-                "The request body must be a JSON object.",
-                None,
-                "invalid_type",
-            ));
-        };
+        let fields = super::super::json_object(body)?;
         let mut request = ResponsesRequest {
             model: String::new(),
             stream: false,
@@ -113,12 +101,12 @@ impl ResponsesRequest {
                         "content": [{"type": "input_text", "text": text}],
                     })],
                     Value::Array(items) => items,
-                    other => return Err(wrong_type(key, "a string or an array", &other)),
+                    other => return Err(invalid_type(key, "a string or an array", &other)),
                 }
             }
             "tools" => {
                 let Value::Array(tools) = &value else {
-                    return Err(wrong_type(key, "an array", &value));
+                    return Err(invalid_type(key, "an array", &value));
                 };
                 let converted = tools
                     .iter()
@@ -142,14 +130,14 @@ impl ResponsesRequest {
             }
             "max_output_tokens" => {
                 if !value.is_u64() {
-                    return Err(wrong_type(key, "a positive integer", &value));
+                    return Err(invalid_type(key, "a positive integer", &value));
                 }
                 self.params.insert("max_tokens".into(), value.clone());
                 self.echo.insert(key.into(), value);
             }
             "reasoning" => {
                 let Value::Object(reasoning) = &value else {
-                    return Err(wrong_type(key, "an object", &value));
+                    return Err(invalid_type(key, "an object", &value));
                 };
                 for (name, setting) in reasoning {
                     match name.as_str() {
@@ -167,7 +155,7 @@ impl ResponsesRequest {
             }
             "text" => {
                 let Value::Object(text) = &value else {
-                    return Err(wrong_type(key, "an object", &value));
+                    return Err(invalid_type(key, "an object", &value));
                 };
                 for (name, setting) in text {
                     match name.as_str() {
@@ -187,7 +175,7 @@ impl ResponsesRequest {
             }
             "metadata" => {
                 if !value.is_object() {
-                    return Err(wrong_type(key, "an object", &value));
+                    return Err(invalid_type(key, "an object", &value));
                 }
                 self.echo.insert(key.into(), value);
             }
@@ -212,12 +200,12 @@ impl ResponsesRequest {
                         "unsupported_parameter",
                     ));
                 }
-                other => return Err(wrong_type(key, "an array", other)),
+                other => return Err(invalid_type(key, "an array", other)),
             },
             // Obfuscation padding only hides lengths from observers of OpenAI's own traffic.
             "stream_options" => {
                 if !value.is_object() {
-                    return Err(wrong_type(key, "an object", &value));
+                    return Err(invalid_type(key, "an object", &value));
                 }
             }
             _ if PASSED.contains(&key) => {
@@ -316,13 +304,13 @@ pub fn items_to_messages(items: &[Value], path: &str) -> Result<Vec<Message>, Ap
     for (i, item) in items.iter().enumerate() {
         let at = format!("{path}[{i}]");
         let Value::Object(fields) = item else {
-            return Err(wrong_type(&at, "an object", item));
+            return Err(invalid_type(&at, "an object", item));
         };
         // A message may come without `type` (the easy input form).
         let kind = match fields.get("type") {
             None => "message",
             Some(Value::String(kind)) => kind.as_str(),
-            Some(other) => return Err(wrong_type(&format!("{at}.type"), "a string", other)),
+            Some(other) => return Err(invalid_type(&format!("{at}.type"), "a string", other)),
         };
         match kind {
             "message" => messages.push(message(fields, &at)?),
@@ -402,7 +390,7 @@ fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
         }
         None | Some(Value::Null) => Value::String(String::new()),
         Some(other) => {
-            return Err(wrong_type(
+            return Err(invalid_type(
                 &format!("{at}.content"),
                 "a string or an array",
                 other,
@@ -468,7 +456,7 @@ fn output_text(output: Option<&Value>, at: &str) -> Result<String, ApiError> {
             Ok(text)
         }
         None | Some(Value::Null) => Err(missing(at)),
-        Some(other) => Err(wrong_type(at, "a string or an array", other)),
+        Some(other) => Err(invalid_type(at, "a string or an array", other)),
     }
 }
 
@@ -594,21 +582,21 @@ fn required_str<'a>(
     match fields.get(key) {
         Some(Value::String(text)) => Ok(text),
         None | Some(Value::Null) => Err(missing(&format!("{at}.{key}"))),
-        Some(other) => Err(wrong_type(&format!("{at}.{key}"), "a string", other)),
+        Some(other) => Err(invalid_type(&format!("{at}.{key}"), "a string", other)),
     }
 }
 
 fn string(key: &str, value: Value) -> Result<String, ApiError> {
     match value {
         Value::String(text) => Ok(text),
-        other => Err(wrong_type(key, "a string", &other)),
+        other => Err(invalid_type(key, "a string", &other)),
     }
 }
 
 fn boolean(key: &str, value: &Value) -> Result<bool, ApiError> {
     value
         .as_bool()
-        .ok_or_else(|| wrong_type(key, "a boolean", value))
+        .ok_or_else(|| invalid_type(key, "a boolean", value))
 }
 
 fn missing(param: &str) -> ApiError {
@@ -616,22 +604,6 @@ fn missing(param: &str) -> ApiError {
         format!("Missing required parameter: '{param}'."),
         Some(param),
         "missing_required_parameter",
-    )
-}
-
-fn wrong_type(param: &str, expected: &str, got: &Value) -> ApiError {
-    let got = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    ApiError::invalid_request(
-        format!("Invalid type for '{param}': expected {expected}, but got {got}."),
-        Some(param),
-        "invalid_type",
     )
 }
 
