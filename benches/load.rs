@@ -3,7 +3,9 @@
 //! token (p50/p99) for both paths with the proxy's added milliseconds, and the proxy's peak RSS.
 //!
 //! Run: `cargo bench --bench load` (env: `LOAD_CLIENTS`, default 2000; `LOAD_SECS` per path,
-//! default 60). Each upstream stream is 10 chunks 100 ms apart, like a model writing ~10 tok/s
+//! default 60; `LOAD_RSS_EVERY` seconds between RSS samples of the proxy, default 5). For a soak,
+//! set `LOAD_SECS` to the time wanted: the proxy's RSS over the run is printed, with its idle
+//! value before and its value 5 s after. Each upstream stream is 10 chunks 100 ms apart, like a model writing ~10 tok/s
 //! per client, so the run measures holding thousands of live streams, not raw throughput.
 
 mod common;
@@ -53,8 +55,27 @@ fn main() {
         let before = TcpCounters::read();
         let direct = run(&format!("http://{upstream}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
         let middle = TcpCounters::read();
+        let pid = child.id();
+        let rss_idle = common::rss_kib(pid);
+        let every: u64 = std::env::var("LOAD_RSS_EVERY").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // The proxy's RSS every `every` seconds while it carries the load.
+        let sampler = {
+            let samples = samples.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    samples.lock().expect("samples").push(common::rss_kib(pid).unwrap_or(0));
+                }
+            })
+        };
         let proxied = run(&format!("{proxy}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        sampler.abort();
         let after = TcpCounters::read();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rss_after = common::rss_kib(pid);
         let rss = common::peak_rss_kib(child.id());
         println!("\nload: {clients} concurrent streaming clients, {secs} s per path (10 chunks × 100 ms per stream)\n");
         println!("{:>8} | {:>9} {:>7} | {:>10} {:>10} | {:>16} {:>13}", "path", "streams", "errors", "ttft p50", "ttft p99", "listen overflows", "SYN retrans");
@@ -69,6 +90,14 @@ fn main() {
             proxied.ttft_p50 - direct.ttft_p50,
             proxied.ttft_p99 - direct.ttft_p99,
             rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into())
+        );
+        let mib = |kib: Option<u64>| kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into());
+        let series: Vec<String> = samples.lock().expect("samples").iter().map(|k| mib(Some(*k))).collect();
+        println!(
+            "proxy RSS (MiB): idle {} → every {every} s under load [{}] → 5 s after {}",
+            mib(rss_idle),
+            series.join(" "),
+            mib(rss_after)
         );
         let _ = child.kill().await;
     });

@@ -218,14 +218,5 @@ async fn flood(
 }
 
 fn current_rss_mib(pid: Option<u32>) -> usize {
-    let Some(pid) = pid else { return 0 };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<usize>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
+    common::rss_kib(pid).map_or(0, |kib| kib as usize / 1024)
 }

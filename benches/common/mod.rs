@@ -70,14 +70,23 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Peak resident memory (VmHWM) of a process, in KiB.
-pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+/// Resident memory now (VmRSS) of a process, in KiB.
+pub fn rss_kib(pid: Option<u32>) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Peak resident memory (VmHWM) of a process, in KiB.
+pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
 }
 
 /// Runs a fake upstream on its own single-threaded runtime and thread, so it does not share a
