@@ -16,6 +16,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod llm;
+pub mod memory_return;
 pub mod observe;
 pub mod pipeline;
 pub mod redis_connection;

@@ -19,6 +19,8 @@ pub struct Lifecycle {
 #[derive(Default)]
 struct InFlightCount {
     count: AtomicUsize,
+    /// Requests answered since start (for noticing that the proxy went quiet after work).
+    finished: std::sync::atomic::AtomicU64,
     idle: Notify,
 }
 
@@ -27,6 +29,7 @@ pub struct InFlight(Arc<InFlightCount>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::Relaxed);
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }
@@ -64,6 +67,14 @@ impl Lifecycle {
             }
             notified.await;
         }
+    }
+
+    /// Requests open now, and requests answered since start.
+    pub fn activity(&self) -> (usize, u64) {
+        (
+            self.in_flight.count.load(Ordering::Acquire),
+            self.in_flight.finished.load(Ordering::Relaxed),
+        )
     }
 
     pub fn is_draining(&self) -> bool {

@@ -95,6 +95,8 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max = effective_max_connections(state.config.server.max_connections);
+    let memory_return = tokio::spawn(crate::memory_return::watch(state.lifecycle.clone()));
+    let _stop_memory_return = AbortOnDrop(memory_return);
     let header_timeout = Duration::from_secs_f64(state.config.server.header_read_timeout_secs);
     let app = router(state.clone());
     let reserve = crate::api::reserve_router(state);
@@ -143,6 +145,15 @@ pub async fn serve_until(
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
