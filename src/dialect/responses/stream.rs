@@ -286,10 +286,6 @@ impl ResponseWriter {
         }
     }
 
-    fn event(&mut self, out: &mut Vec<u8>, kind: &str, body: Value) {
-        self.write(out, kind, body);
-    }
-
     /// One SSE event: `event: <kind>` and the body with `type` and `sequence_number` added.
     /// Bodies are written straight from borrowed fields: the per-delta events are most of a
     /// stream, and building a JSON value for each would cost more than the chunk itself.
@@ -336,7 +332,7 @@ impl ResponseWriter {
             );
             if let Some(agent) = agent {
                 let part = json!({"type": "summary_text", "text": ""});
-                self.event(
+                self.write(
                     out,
                     "response.reasoning_summary_part.added",
                     json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part}),
@@ -411,7 +407,7 @@ impl ResponseWriter {
             );
             let part =
                 json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-            self.event(
+            self.write(
                 out,
                 "response.content_part.added",
                 json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
@@ -523,9 +519,9 @@ impl ResponseWriter {
                 });
                 let index = self.add_item(out, item.clone());
                 let body = json!({"item_id": id, "output_index": index, "delta": arguments});
-                self.event(out, "response.function_call_arguments.delta", body);
+                self.write(out, "response.function_call_arguments.delta", body);
                 let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
-                self.event(out, "response.function_call_arguments.done", body);
+                self.write(out, "response.function_call_arguments.done", body);
                 item["arguments"] = arguments.into();
                 item["status"] = "completed".into();
                 self.done_item(out, index, item);
@@ -563,12 +559,12 @@ impl ResponseWriter {
             None => {}
             Some(OpenItem::Message { index, id, text }) => {
                 let body = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
-                self.event(out, "response.output_text.done", body);
+                self.write(out, "response.output_text.done", body);
                 let part =
                     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
                 let body =
                     json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
-                self.event(out, "response.content_part.done", body);
+                self.write(out, "response.content_part.done", body);
                 let item = json!({"id": id, "type": "message", "role": "assistant", "status": "completed", "content": [part]});
                 self.done_item(out, index, item);
             }
@@ -582,14 +578,14 @@ impl ResponseWriter {
                 if let Some(agent) = agent {
                     let summary_text = format!("{agent}: {text}");
                     let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "text": summary_text});
-                    self.event(out, "response.reasoning_summary_text.done", body);
+                    self.write(out, "response.reasoning_summary_text.done", body);
                     let part = json!({"type": "summary_text", "text": summary_text});
                     let body = json!({"item_id": id, "output_index": index, "summary_index": 0, "part": part.clone()});
-                    self.event(out, "response.reasoning_summary_part.done", body);
+                    self.write(out, "response.reasoning_summary_part.done", body);
                     summary.push(part);
                 } else {
                     let body = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
-                    self.event(out, "response.reasoning_text.done", body);
+                    self.write(out, "response.reasoning_text.done", body);
                 }
                 let item = json!({
                     "id": id, "type": "reasoning", "summary": summary,
@@ -604,7 +600,7 @@ impl ResponseWriter {
         self.close_open(out);
         for (_, call) in std::mem::take(&mut self.client_calls) {
             let body = json!({"item_id": call.id, "output_index": call.index, "name": call.name, "arguments": call.arguments});
-            self.event(out, "response.function_call_arguments.done", body);
+            self.write(out, "response.function_call_arguments.done", body);
             let item = json!({
                 "id": call.id, "type": "function_call", "status": "completed",
                 "call_id": call.call_id, "name": call.name, "arguments": call.arguments,
