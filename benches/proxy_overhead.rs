@@ -25,12 +25,25 @@ fn main() {
         .unwrap_or(3.0);
     let per_run = Duration::from_secs_f64(secs);
 
+    // The baseline for a Responses client: a server that speaks the Responses API itself,
+    // replaying the exact events the proxy wrote for the same answer (captured once below).
+    let responses_events: Arc<std::sync::OnceLock<Vec<String>>> = Arc::default();
+    let events = responses_events.clone();
+    // Rendered once, so neither baseline pays for building its stream per request.
+    let pieces: Vec<String> = (0..STREAM_PIECES).map(|i| format!("tok{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let chat_stream = openai_text(&refs);
     // The fake upstream gets its own single-threaded runtime on its own thread.
-    let upstream = common::spawn_upstream(|req| {
-        if req.body["stream"] == true {
-            let pieces: Vec<String> = (0..STREAM_PIECES).map(|i| format!("tok{i} ")).collect();
-            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
-            Reply::Sse(openai_text(&refs))
+    let upstream = common::spawn_upstream(move |req| {
+        if req.path.ends_with("/responses") {
+            let steps = events
+                .get()
+                .into_iter()
+                .flatten()
+                .map(|e| Step::Raw(e.clone()));
+            Reply::Sse(steps.collect())
+        } else if req.body["stream"] == true {
+            Reply::Sse(chat_stream.clone())
         } else {
             Reply::json(completion(
                 json!({"role": "assistant", "content": "Hello there, this is a short answer."}),
@@ -47,8 +60,12 @@ fn main() {
     client_runtime.block_on(async move {
         let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
         let direct = format!("http://{upstream}/v1/chat/completions");
+        let direct_responses = format!("http://{upstream}/v1/responses");
         let proxied = format!("{proxy}/v1/chat/completions");
         let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
+        let captured = capture_events(&client, &format!("{proxy}/v1/responses")).await;
+        assert!(captured.len() > STREAM_PIECES, "the proxy's Responses stream: {captured:?}");
+        let _ = responses_events.set(captured);
 
         // Warm up both paths (connection pools, allocator, upstream code paths).
         for url in [&direct, &proxied] {
@@ -80,14 +97,15 @@ fn main() {
         }
 
         println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE]); proxy CPU = its utime+stime per request");
+        println!("direct = the same answer from a server speaking the client's dialect (for responses: the proxy's own events, replayed)");
         println!("{:>9} {:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>7} | {:>9}", "client", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "total", "ratio", "proxy CPU");
         let chat = StreamKind::chat();
         let responses = StreamKind::responses();
         let responses_url = format!("{proxy}/v1/responses");
         for concurrency in [1usize, 8] {
-            let d = measure_stream(&client, &direct, &chat, concurrency, per_run, None).await;
             // The same upstream stream, to a chat-completions client and to a Responses client.
-            for (kind, url) in [(&chat, &proxied), (&responses, &responses_url)] {
+            for (kind, direct, url) in [(&chat, &direct, &proxied), (&responses, &direct_responses, &responses_url)] {
+                let d = measure_stream(&client, direct, kind, concurrency, per_run, None).await;
                 let p = measure_stream(&client, url, kind, concurrency, per_run, child.id()).await;
                 println!(
                     "{:>9} {:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs",
@@ -99,6 +117,22 @@ fn main() {
         println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));
         let _ = child.kill().await;
     });
+}
+
+/// The SSE events of one Responses stream through the proxy, each with its blank line.
+async fn capture_events(client: &reqwest::Client, url: &str) -> Vec<String> {
+    let body = StreamKind::responses().body;
+    let text = match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.as_str().to_owned())
+        .send()
+        .await
+    {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.split_inclusive("\n\n").map(str::to_string).collect()
 }
 
 struct NonStream {
@@ -219,15 +253,18 @@ async fn measure_stream(
                     continue;
                 };
                 let mut stream = response.bytes_stream();
-                let mut seen = String::new();
+                let (mut first_token, mut end) = (
+                    common::MarkerScan::new("tok0"),
+                    common::MarkerScan::new(done),
+                );
                 let mut ttft = None;
                 while let Some(Ok(bytes)) = stream.next().await {
-                    seen.push_str(&String::from_utf8_lossy(&bytes));
-                    if ttft.is_none() && seen.contains("tok0") {
+                    if ttft.is_none() && first_token.feed(&bytes) {
                         ttft = Some(t.elapsed().as_secs_f64() * 1000.0);
                     }
+                    end.feed(&bytes);
                 }
-                if let (Some(ttft), true) = (ttft, seen.contains(done)) {
+                if let (Some(ttft), true) = (ttft, end.found) {
                     samples.push((ttft, t.elapsed().as_secs_f64() * 1000.0));
                 }
             }

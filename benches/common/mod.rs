@@ -124,3 +124,44 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (per_second > 0).then(|| ticks / per_second as f64)
 }
+
+/// Finds a marker in a body read frame by frame, without keeping the body: a client that costs
+/// the same per byte whatever the dialect, so the proxy is what a measurement compares.
+pub struct MarkerScan {
+    finder: memchr::memmem::Finder<'static>,
+    /// The last `marker.len() - 1` bytes seen, for a marker split across two frames.
+    tail: Vec<u8>,
+    pub found: bool,
+}
+
+impl MarkerScan {
+    pub fn new(marker: &'static str) -> Self {
+        Self {
+            finder: memchr::memmem::Finder::new(marker.as_bytes()),
+            tail: Vec::new(),
+            found: false,
+        }
+    }
+
+    /// Feeds the next frame; returns whether the marker has been seen by now.
+    pub fn feed(&mut self, frame: &[u8]) -> bool {
+        if self.found {
+            return true;
+        }
+        let keep = self.finder.needle().len().saturating_sub(1);
+        // Across the boundary: the previous frames' last bytes and this frame's first.
+        let seam = self.tail.len();
+        self.tail.extend_from_slice(&frame[..frame.len().min(keep)]);
+        self.found = self.finder.find(&self.tail).is_some() || self.finder.find(frame).is_some();
+        // Keep the stream's last `keep` bytes.
+        if frame.len() >= keep {
+            self.tail.clear();
+            self.tail.extend_from_slice(&frame[frame.len() - keep..]);
+        } else {
+            self.tail.truncate(seam + frame.len());
+            let excess = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..excess);
+        }
+        self.found
+    }
+}
