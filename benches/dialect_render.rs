@@ -85,9 +85,8 @@ fn main() {
     let (chat, chat_bytes) = run(|| ChatSse, &chunks, iters);
     let (responses, responses_bytes) = run(
         || {
-            let template = request
-                .response_template("resp_0123456789abcdef0123456789abcdef0123456789abcdef", 1);
-            ResponsesSse::new(ResponsesOut::new(template, ToolItems::McpCall, None))
+            let id = "resp_0123456789abcdef0123456789abcdef0123456789abcdef";
+            ResponsesSse::new(ResponsesOut::new(&request, id, 1, ToolItems::McpCall, None))
         },
         &chunks,
         iters,
@@ -136,11 +135,11 @@ fn main() {
     let responses_in = time(&|| {
         let request = ResponsesRequest::parse(responses_body).expect("parses");
         let chat = request.to_chat(&[]);
-        let template = request.response_template("resp_0", 1);
-        let _ = std::hint::black_box((chat, template));
+        let echo = request.echo_json("resp_0", 1);
+        let _ = std::hint::black_box((chat, echo));
     });
     println!(
-        "\nrequest parsed into the internal form: chat {:.2}µs, responses {:.2}µs (with its response template)",
+        "\nrequest parsed into the internal form: chat {:.2}µs, responses {:.2}µs (with its echo)",
         chat_in * 1e6,
         responses_in * 1e6
     );

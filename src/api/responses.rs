@@ -89,7 +89,6 @@ async fn run(
     };
     let chat = request.to_chat(&history)?;
     let id = format!("resp_{}", random_hex(32));
-    let template = request.response_template(&id, unix_now());
     let tool_items = match reasoning_mode(headers, state.config.reasoning.mode)? {
         ReasoningMode::OpenWebui => ToolItems::OpenWebui,
         _ => ToolItems::McpCall,
@@ -110,7 +109,7 @@ async fn run(
     {
         headers.to_mut().insert(SESSION_HEADER, value);
     }
-    let out = ResponsesOut::new(template, tool_items, store_on_finish);
+    let out = ResponsesOut::new(&request, &id, unix_now(), tool_items, store_on_finish);
     let mut response = serve(
         state,
         &caller.facts,

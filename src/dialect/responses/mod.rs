@@ -9,12 +9,13 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::SseDialect;
 use crate::error::ErrorObject;
 use crate::session::SessionService;
 use crate::wire::ChatChunk;
+use request::ResponsesRequest;
 use store::{ResponseStore, StoredResponse};
 use stream::{ResponseWriter, ToolItems};
 
@@ -64,22 +65,24 @@ impl StoreOnFinish {
 }
 
 impl ResponsesOut {
+    /// The answer to `request`, as response `id` created at `created_at`.
     pub fn new(
-        template: Map<String, Value>,
+        request: &ResponsesRequest,
+        id: &str,
+        created_at: i64,
         tool_items: ToolItems,
         store: Option<StoreOnFinish>,
     ) -> Self {
-        let mut writer = ResponseWriter::new(template, tool_items);
-        if store.is_some() {
-            writer.keep_object();
-        }
+        // The object is built only when something needs it: the store or a non-streaming body.
+        let object =
+            (store.is_some() || !request.stream).then(|| request.response_template(id, created_at));
+        let writer = ResponseWriter::new(request.echo_json(id, created_at), object, tool_items);
         Self { writer, store }
     }
 
     /// Runs the whole answer through the writer for a non-streaming request: the final object.
     pub async fn collect(mut self, chunks: impl IntoIterator<Item = ChatChunk>) -> Value {
         let mut sink = Vec::new();
-        self.writer.keep_object();
         self.writer.start(&mut sink);
         for chunk in chunks {
             sink.clear();

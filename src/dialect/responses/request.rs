@@ -44,6 +44,38 @@ pub struct ResponsesRequest {
     echo: Map<String, Value>,
 }
 
+/// One echoed field's value.
+enum Echoed<'a> {
+    /// JSON text written as it is (a default).
+    Raw(&'static str),
+    Text(&'a str),
+    Integer(i64),
+    Value(&'a Value),
+}
+
+impl Echoed<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        let _ = match self {
+            Echoed::Raw(json) => {
+                out.extend_from_slice(json.as_bytes());
+                Ok(())
+            }
+            Echoed::Text(text) => serde_json::to_writer(&mut *out, text),
+            Echoed::Integer(n) => serde_json::to_writer(&mut *out, n),
+            Echoed::Value(value) => serde_json::to_writer(&mut *out, value),
+        };
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Echoed::Raw(json) => serde_json::from_str(json).unwrap_or(Value::Null),
+            Echoed::Text(text) => Value::String(text.to_string()),
+            Echoed::Integer(n) => Value::from(*n),
+            Echoed::Value(value) => (*value).clone(),
+        }
+    }
+}
+
 /// Fields passed to the provider under the same name.
 const PASSED: [&str; 6] = [
     "temperature",
@@ -226,47 +258,80 @@ impl ResponsesRequest {
         Ok(())
     }
 
-    /// The response object before any output: the request's settings, as OpenAI echoes them.
-    pub fn response_template(&self, id: &str, created_at: i64) -> Map<String, Value> {
-        let mut response = Map::new();
-        response.insert("id".into(), id.into());
-        response.insert("object".into(), "response".into());
-        response.insert("created_at".into(), created_at.into());
-        response.insert("status".into(), "in_progress".into());
-        response.insert("error".into(), Value::Null);
-        response.insert("incomplete_details".into(), Value::Null);
-        response.insert("model".into(), self.model.clone().into());
-        response.insert("output".into(), Value::Array(Vec::new()));
-        let defaults = [
-            ("instructions", Value::Null),
-            ("max_output_tokens", Value::Null),
-            ("metadata", json!({})),
-            ("parallel_tool_calls", Value::Bool(true)),
-            ("reasoning", json!({"effort": null, "summary": null})),
-            ("temperature", json!(1.0)),
-            ("text", json!({"format": {"type": "text"}})),
-            ("tool_choice", json!("auto")),
-            ("tools", json!([])),
-            ("top_p", json!(1.0)),
-            ("truncation", json!("disabled")),
-            ("user", Value::Null),
+    /// The response object's fields that repeat the request (its settings, as OpenAI echoes
+    /// them), without those the answer sets (`status`, `error`, `incomplete_details`, `output`,
+    /// `usage`). One list serves the JSON text every lifecycle event carries ([`Self::echo_json`])
+    /// and the object a stored or non-streaming response is built from
+    /// ([`Self::response_template`]), so the two cannot disagree.
+    fn echo_fields<'a>(&'a self, id: &'a str, created_at: i64) -> Vec<(&'static str, Echoed<'a>)> {
+        // Defaults as OpenAI reports them when the request left a field out.
+        const DEFAULTS: [(&str, &str); 12] = [
+            ("instructions", "null"),
+            ("max_output_tokens", "null"),
+            ("metadata", "{}"),
+            ("parallel_tool_calls", "true"),
+            ("reasoning", r#"{"effort":null,"summary":null}"#),
+            ("temperature", "1.0"),
+            ("text", r#"{"format":{"type":"text"}}"#),
+            ("tool_choice", r#""auto""#),
+            ("tools", "[]"),
+            ("top_p", "1.0"),
+            ("truncation", r#""disabled""#),
+            ("user", "null"),
         ];
-        for (key, default) in defaults {
-            let value = self.echo.get(key).cloned().unwrap_or(default);
-            response.insert(key.into(), value);
+        let mut fields = vec![
+            ("id", Echoed::Text(id)),
+            ("object", Echoed::Raw(r#""response""#)),
+            ("created_at", Echoed::Integer(created_at)),
+            ("model", Echoed::Text(&self.model)),
+        ];
+        for (key, default) in DEFAULTS {
+            fields.push((
+                key,
+                self.echo
+                    .get(key)
+                    .map_or(Echoed::Raw(default), Echoed::Value),
+            ));
         }
         for key in ["service_tier", "prompt_cache_key", "safety_identifier"] {
             if let Some(value) = self.echo.get(key) {
-                response.insert(key.into(), value.clone());
+                fields.push((key, Echoed::Value(value)));
             }
         }
-        response.insert(
-            "previous_response_id".into(),
-            self.previous_response_id.clone().into(),
-        );
-        response.insert("store".into(), self.store.into());
-        response.insert("usage".into(), Value::Null);
-        response
+        let previous = self.previous_response_id.as_deref();
+        fields.push((
+            "previous_response_id",
+            previous.map_or(Echoed::Raw("null"), Echoed::Text),
+        ));
+        fields.push((
+            "store",
+            Echoed::Raw(if self.store { "true" } else { "false" }),
+        ));
+        fields
+    }
+
+    /// The echo as JSON text without its closing brace: `{"id":…,…` (the writer adds the rest).
+    pub fn echo_json(&self, id: &str, created_at: i64) -> String {
+        let mut text = Vec::with_capacity(640);
+        text.push(b'{');
+        for (i, (key, value)) in self.echo_fields(id, created_at).into_iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            text.push(b'"');
+            text.extend_from_slice(key.as_bytes());
+            text.extend_from_slice(b"\":");
+            value.write(&mut text);
+        }
+        String::from_utf8(text).unwrap_or_else(|_| r#"{"object":"response""#.into())
+    }
+
+    /// The echo as an object, for a response that is stored or returned whole.
+    pub fn response_template(&self, id: &str, created_at: i64) -> Map<String, Value> {
+        self.echo_fields(id, created_at)
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value.to_value()))
+            .collect()
     }
 
     /// The chat request: `instructions`, then `history` (the items of the responses this one
@@ -623,6 +688,27 @@ mod tests {
         let request = ResponsesRequest::parse(body.to_string().as_bytes())?;
         request.to_chat(&[])?;
         Ok(request)
+    }
+
+    #[test]
+    fn the_echo_text_and_the_echo_object_agree() {
+        for body in [
+            json!({"model": "m", "input": "hi"}),
+            json!({
+                "model": "m", "input": "hi", "instructions": "Be \"brief\".", "temperature": 0.2,
+                "metadata": {"k": "v"}, "store": false, "user": "u1", "service_tier": "flex",
+                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+                "text": {"format": {"type": "json_object"}}, "max_output_tokens": 50,
+            }),
+        ] {
+            let request = parse(body).expect("valid");
+            let text = request.echo_json("resp_1", 7) + "}";
+            let from_text: Value = serde_json::from_str(&text).expect("the echo is JSON");
+            let object = Value::Object(request.response_template("resp_1", 7));
+            assert_eq!(from_text, object);
+            assert_eq!(object["id"], "resp_1");
+            assert_eq!(object["created_at"], 7);
+        }
     }
 
     #[test]

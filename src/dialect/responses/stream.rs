@@ -28,6 +28,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::ErrorObject;
@@ -65,17 +66,18 @@ struct ClientCall {
 }
 
 pub struct ResponseWriter {
-    /// The response object without `output`, `status` and `usage`: the request's echo.
-    response: Map<String, Value>,
+    /// The response object without `output`, `status` and `usage` (the request's echo), kept
+    /// only when [`ResponseWriter::finish`] must return the object (to store it, or as the body
+    /// of a non-streaming answer); a streamed, unstored answer needs only its bytes.
+    response: Option<Map<String, Value>>,
     /// The echo as JSON text without its closing brace, written into every lifecycle event.
     echo: String,
-    /// Whether [`ResponseWriter::finish`] returns the response object (to store it, or as the
-    /// body of a non-streaming answer); a streamed, unstored answer needs only its bytes.
-    keep_object: bool,
     tool_items: ToolItems,
     sequence: u64,
-    /// Items by output index; `None` while still open.
-    output: Vec<Option<Value>>,
+    /// Items by output index as the JSON text of their `output_item.done` event; `None` while
+    /// still open. Text, not values: each is serialized once, and the final event (and a
+    /// stored object) only needs them again as they were written.
+    output: Vec<Option<Box<RawValue>>>,
     open: Option<OpenItem>,
     /// Client tool calls by their chunk index.
     client_calls: BTreeMap<u32, ClientCall>,
@@ -86,11 +88,13 @@ pub struct ResponseWriter {
 }
 
 impl ResponseWriter {
-    /// `response` is the request's echo ([`super::ResponsesRequest::response_template`]).
-    pub fn new(response: Map<String, Value>, tool_items: ToolItems) -> Self {
+    /// `echo` is the request's echo as JSON text without its closing brace
+    /// ([`super::request::ResponsesRequest::echo_json`]); `response` the same as an object
+    /// ([`super::request::ResponsesRequest::response_template`]), given when
+    /// [`ResponseWriter::finish`] must return the response object.
+    pub fn new(echo: String, response: Option<Map<String, Value>>, tool_items: ToolItems) -> Self {
         Self {
-            echo: echo_json(&response),
-            keep_object: false,
+            echo,
             response,
             tool_items,
             sequence: 0,
@@ -101,10 +105,6 @@ impl ResponseWriter {
             finish_reason: None,
             usage: None,
         }
-    }
-
-    pub fn keep_object(&mut self) {
-        self.keep_object = true;
     }
 
     /// `response.created` and `response.in_progress`.
@@ -183,15 +183,10 @@ impl ResponseWriter {
         } else {
             "response.incomplete"
         };
-        let items: Vec<Value> = std::mem::take(&mut self.output)
-            .into_iter()
-            .flatten()
-            .collect();
         let end = End {
             status,
             error: Value::Null,
             incomplete_details: incomplete,
-            output: items,
             usage: self.usage_json(),
         };
         self.end(out, kind, end)
@@ -206,7 +201,6 @@ impl ResponseWriter {
                 "message": error.message,
             }),
             incomplete_details: Value::Null,
-            output: self.output.iter().flatten().cloned().collect(),
             usage: self.usage_json(),
         };
         self.end(out, "response.failed", end)
@@ -214,6 +208,8 @@ impl ResponseWriter {
 
     /// Writes the last event and, when asked to keep it, returns the response object.
     fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
+        let items = std::mem::take(&mut self.output);
+        let items = items.iter().flatten();
         self.lifecycle(out, kind, |out| {
             let fields = [
                 ("status", &Value::String(end.status.into())),
@@ -228,16 +224,14 @@ impl ResponseWriter {
                 let _ = serde_json::to_writer(&mut *out, value);
             }
             out.extend_from_slice(b",\"output\":");
-            let _ = serde_json::to_writer(&mut *out, &end.output);
+            let _ = serde_json::to_writer(&mut *out, &items.clone().collect::<Vec<_>>());
         });
-        if !self.keep_object {
-            return None;
-        }
-        let mut response = std::mem::take(&mut self.response);
+        let mut response = self.response.take()?;
+        let output = items.filter_map(|item| serde_json::from_str(item.get()).ok());
         response.insert("status".into(), end.status.into());
         response.insert("error".into(), end.error);
         response.insert("incomplete_details".into(), end.incomplete_details);
-        response.insert("output".into(), Value::Array(end.output));
+        response.insert("output".into(), Value::Array(output.collect()));
         response.insert("usage".into(), end.usage);
         Some(Value::Object(response))
     }
@@ -250,7 +244,7 @@ impl ResponseWriter {
         out.extend_from_slice(b"\ndata: {\"type\":\"");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\",\"sequence_number\":");
-        let _ = std::io::Write::write_fmt(out, format_args!("{}", self.sequence));
+        write_number(out, self.sequence);
         self.sequence += 1;
         out.extend_from_slice(b",\"response\":");
         out.extend_from_slice(self.echo.as_bytes());
@@ -294,18 +288,22 @@ impl ResponseWriter {
     }
 
     /// Reserves the next output index and announces `item` there.
-    fn add_item(&mut self, out: &mut Vec<u8>, item: Value) -> usize {
+    fn add_item(&mut self, out: &mut Vec<u8>, item: impl Serialize) -> usize {
         let index = self.output.len();
         self.output.push(None);
         let body = ItemEvent {
             output_index: index,
-            item: &item,
+            item,
         };
         self.write(out, "response.output_item.added", body);
         index
     }
 
-    fn done_item(&mut self, out: &mut Vec<u8>, index: usize, item: Value) {
+    /// Announces `item` finished and keeps its JSON text for the final event.
+    fn done_item(&mut self, out: &mut Vec<u8>, index: usize, item: impl Serialize) {
+        let Ok(item) = serde_json::value::to_raw_value(&item) else {
+            return; // our own items always serialize (string keys only)
+        };
         let body = ItemEvent {
             output_index: index,
             item: &item,
@@ -401,17 +399,21 @@ impl ResponseWriter {
         if !matches!(self.open, Some(OpenItem::Message { .. })) {
             self.close_open(out);
             let id = format!("msg_{}", random_hex(16));
-            let index = self.add_item(
-                out,
-                json!({"id": id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}),
-            );
-            let part =
-                json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-            self.write(
-                out,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": index, "content_index": 0, "part": part}),
-            );
+            let item = MessageItem {
+                id: &id,
+                kind: "message",
+                status: "in_progress",
+                role: "assistant",
+                content: &[],
+            };
+            let index = self.add_item(out, item);
+            let body = PartEvent {
+                item_id: &id,
+                output_index: index,
+                content_index: 0,
+                part: OutputText::new(""),
+            };
+            self.write(out, "response.content_part.added", body);
             self.open = Some(OpenItem::Message {
                 index,
                 id,
@@ -508,7 +510,7 @@ impl ResponseWriter {
                     "server_label": agent, "name": name, "arguments": arguments,
                     "output": null, "error": null,
                 });
-                let index = self.add_item(out, item.clone());
+                let index = self.add_item(out, &item);
                 self.server_calls.insert(call_id.to_string(), (index, item));
             }
             ToolItems::OpenWebui => {
@@ -517,7 +519,7 @@ impl ResponseWriter {
                     "id": id, "type": "function_call", "status": "in_progress",
                     "call_id": call_id, "name": name, "arguments": "",
                 });
-                let index = self.add_item(out, item.clone());
+                let index = self.add_item(out, &item);
                 let body = json!({"item_id": id, "output_index": index, "delta": arguments});
                 self.write(out, "response.function_call_arguments.delta", body);
                 let body = json!({"item_id": id, "output_index": index, "name": name, "arguments": arguments});
@@ -547,7 +549,7 @@ impl ResponseWriter {
                     "status": "completed", "call_id": call_id,
                     "output": [{"type": "input_text", "text": output}],
                 });
-                let index = self.add_item(out, item.clone());
+                let index = self.add_item(out, &item);
                 self.done_item(out, index, item);
             }
         }
@@ -558,14 +560,29 @@ impl ResponseWriter {
         match self.open.take() {
             None => {}
             Some(OpenItem::Message { index, id, text }) => {
-                let body = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []});
+                let body = TextDone {
+                    item_id: &id,
+                    output_index: index,
+                    content_index: 0,
+                    text: &text,
+                    logprobs: &[],
+                };
                 self.write(out, "response.output_text.done", body);
-                let part =
-                    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-                let body =
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
+                let part = OutputText::new(&text);
+                let body = PartEvent {
+                    item_id: &id,
+                    output_index: index,
+                    content_index: 0,
+                    part,
+                };
                 self.write(out, "response.content_part.done", body);
-                let item = json!({"id": id, "type": "message", "role": "assistant", "status": "completed", "content": [part]});
+                let item = MessageItem {
+                    id: &id,
+                    kind: "message",
+                    status: "completed",
+                    role: "assistant",
+                    content: &[part],
+                };
                 self.done_item(out, index, item);
             }
             Some(OpenItem::Reasoning {
@@ -625,7 +642,7 @@ fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Ser
     out.extend_from_slice(b"\ndata: {\"type\":\"");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"sequence_number\":");
-    let _ = std::io::Write::write_fmt(out, format_args!("{sequence}"));
+    write_number(out, *sequence);
     *sequence += 1;
     let body_at = out.len();
     match serde_json::to_writer(&mut *out, &body) {
@@ -671,36 +688,67 @@ struct End {
     status: &'static str,
     error: Value,
     incomplete_details: Value,
-    output: Vec<Value>,
     usage: Value,
 }
 
-/// The echo's JSON text without the fields the writer sets and without its closing brace.
-fn echo_json(response: &Map<String, Value>) -> String {
-    const SET_BY_WRITER: [&str; 5] = ["status", "error", "incomplete_details", "usage", "output"];
-    let mut text = Vec::with_capacity(1024);
-    text.push(b'{');
-    for (key, value) in response {
-        if SET_BY_WRITER.contains(&key.as_str()) {
-            continue;
-        }
-        if text.len() > 1 {
-            text.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut text, key);
-        text.push(b':');
-        let _ = serde_json::to_writer(&mut text, value);
-    }
-    if text.len() == 1 {
-        // The first field the writer adds must not start with a comma.
-        text.extend_from_slice(br#""object":"response""#);
-    }
-    String::from_utf8(text).unwrap_or_else(|_| "{\"object\":\"response\"".into())
+fn write_number(out: &mut Vec<u8>, n: u64) {
+    let _ = serde_json::to_writer(&mut *out, &n);
 }
 
-/// `response.output_item.added` / `.done`, the item borrowed.
+/// An assistant message item.
 #[derive(Serialize)]
-struct ItemEvent<'a> {
+struct MessageItem<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: &'static str,
+    role: &'static str,
+    content: &'a [OutputText<'a>],
+}
+
+/// A message's text part.
+#[derive(Serialize, Clone, Copy)]
+struct OutputText<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+    annotations: &'static [Value],
+    logprobs: &'static [Value],
+}
+
+impl<'a> OutputText<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            kind: "output_text",
+            text,
+            annotations: &[],
+            logprobs: &[],
+        }
+    }
+}
+
+/// `response.content_part.added` / `.done`.
+#[derive(Serialize)]
+struct PartEvent<'a> {
+    item_id: &'a str,
     output_index: usize,
-    item: &'a Value,
+    content_index: u32,
+    part: OutputText<'a>,
+}
+
+/// `response.output_text.done`.
+#[derive(Serialize)]
+struct TextDone<'a> {
+    item_id: &'a str,
+    output_index: usize,
+    content_index: u32,
+    text: &'a str,
+    logprobs: &'static [Value],
+}
+
+/// `response.output_item.added`.
+#[derive(Serialize)]
+struct ItemEvent<T: Serialize> {
+    output_index: usize,
+    item: T,
 }
