@@ -12,124 +12,6 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use support::*;
 
-/// What the scripted upstream answers, by model and by what the conversation holds.
-fn upstream(req: &Recorded) -> Reply {
-    if req.path.ends_with("/models") {
-        return Reply::json(json!({"object": "list", "data": []}));
-    }
-    let model = req.body["model"].as_str().unwrap_or("");
-    let stream = req.body["stream"] == true;
-    let messages = req.body["messages"].as_array().cloned().unwrap_or_default();
-    let last = messages.last().cloned().unwrap_or(Value::Null);
-    let after_tool = last["role"] == "tool";
-    if req
-        .system()
-        .starts_with("You are a helpful, precise assistant.")
-    {
-        // The shipped `assistant` agent: a client's `lookup` if it offers one, else the server's
-        // own `current_time`; then an answer from the result.
-        if after_tool {
-            let result = last["content"].as_str().unwrap_or("").to_string();
-            return text_reply(&format!("Answer from {result}"), 9, 4);
-        }
-        if req.tool_names().iter().any(|n| n == "lookup") {
-            return tool_call_reply(&[("call_lookup", "lookup", json!({"q": "tokyo"}))], 5, 2);
-        }
-        return tool_call_reply(
-            &[(
-                "call_time",
-                "current_time",
-                json!({"timezone": "Asia/Tokyo"}),
-            )],
-            5,
-            2,
-        );
-    }
-    // The shipped `planner` (two steps) and `router` (hands writing to `writing_expert`).
-    let system = req.system();
-    if system.starts_with("You plan; you do not answer.") {
-        return text_reply("1. Say hello", 3, 2);
-    }
-    if system.starts_with("Answer the user's latest message.") {
-        return text_reply("Hello from the planner", 5, 3);
-    }
-    if system.starts_with("You are the front desk.") {
-        return tool_call_reply(
-            &[(
-                "call_t",
-                "transfer_to_agent",
-                json!({"agent_name": "writing_expert"}),
-            )],
-            4,
-            1,
-        );
-    }
-    if system.starts_with("You are an experienced editor") {
-        return text_reply("Polished.", 6, 2);
-    }
-    if let Some(status) = model.strip_prefix('e').and_then(|s| s.parse::<u16>().ok()) {
-        return Reply::error(
-            status,
-            json!({"error": {"message": format!("upstream {status}"), "type": "test", "param": null, "code": null}}),
-        );
-    }
-    match (model, stream) {
-        ("text", true) => {
-            let mut steps = openai_text(&["Hel", "lo!"]);
-            steps.insert(steps.len() - 1, Step::Data(usage_chunk(4, 2)));
-            Reply::Sse(steps)
-        }
-        ("text", false) => Reply::json(completion(
-            json!({"role": "assistant", "content": "Hello!"}),
-            "stop",
-        )),
-        ("reason", _) => Reply::Sse(vec![
-            Step::Data(chunk(
-                json!({"role": "assistant", "reasoning_content": "Thinking "}),
-                None,
-            )),
-            Step::Data(chunk(json!({"reasoning_content": "it over."}), None)),
-            Step::Data(chunk(json!({"content": "42"}), None)),
-            Step::Data(chunk(json!({}), Some("stop"))),
-            Step::Data(usage_chunk(7, 5)),
-            Step::Data("[DONE]".into()),
-        ]),
-        ("tools", false) if after_tool => Reply::json(completion(
-            json!({"role": "assistant", "content": "It is sunny in Oslo."}),
-            "stop",
-        )),
-        ("tools", false) => Reply::json(completion(
-            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_w", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]}),
-            "tool_calls",
-        )),
-        ("tools", _) if after_tool => text_reply("It is sunny in Oslo.", 8, 5),
-        ("tools", _) => {
-            tool_call_reply(&[("call_w", "get_weather", json!({"city": "Oslo"}))], 6, 3)
-        }
-        ("long", false) => Reply::json(completion(
-            json!({"role": "assistant", "content": "Once"}),
-            "length",
-        )),
-        ("long", true) => Reply::Sse(vec![
-            Step::Data(chunk(json!({"role": "assistant", "content": "Once"}), None)),
-            Step::Data(chunk(json!({}), Some("length"))),
-            Step::Data("[DONE]".into()),
-        ]),
-        ("cut", _) => Reply::Sse(vec![
-            Step::Data(chunk(
-                json!({"role": "assistant", "content": "Half an"}),
-                None,
-            )),
-            Step::Sleep(std::time::Duration::from_millis(100)),
-            Step::Cut,
-        ]),
-        _ => Reply::error(
-            404,
-            json!({"error": {"message": "unknown test model", "type": "test"}}),
-        ),
-    }
-}
-
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -175,7 +57,7 @@ async fn events(response: reqwest::Response) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn a_plain_model_streams_as_responses_events_in_order() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     let response = create(
         &proxy,
@@ -227,7 +109,7 @@ async fn a_plain_model_streams_as_responses_events_in_order() {
 
 #[tokio::test]
 async fn a_length_stop_is_incomplete_and_a_cut_stream_fails_without_completing() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     let long = create_json(
         &proxy,
@@ -262,7 +144,7 @@ async fn a_length_stop_is_incomplete_and_a_cut_stream_fails_without_completing()
 
 #[tokio::test]
 async fn failures_before_the_first_event_keep_their_status() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     for (model, status) in [("e429", 429), ("e400", 400), ("e500", 500)] {
         let response = create(
@@ -279,7 +161,7 @@ async fn failures_before_the_first_event_keep_their_status() {
 
 #[tokio::test]
 async fn what_cannot_be_honoured_is_refused_with_the_field_named() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     for (body, param) in [
         (
@@ -306,7 +188,7 @@ async fn what_cannot_be_honoured_is_refused_with_the_field_named() {
 
 #[tokio::test]
 async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_function_call() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     let response: Value = create_json(
         &proxy,
@@ -364,7 +246,7 @@ async fn an_agents_server_tool_is_an_executed_mcp_call_and_a_client_tool_a_funct
 
 #[tokio::test]
 async fn each_agents_thinking_is_a_reasoning_item_and_a_hand_over_is_visible() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     let planner: Value = create_json(
         &proxy,
@@ -414,7 +296,7 @@ async fn each_agents_thinking_is_a_reasoning_item_and_a_hand_over_is_visible() {
 
 #[tokio::test]
 async fn open_webui_style_gives_call_and_output_pairs_and_takes_them_back_as_history() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     let response = client()
         .post(proxy.url("/v1/responses"))
@@ -473,7 +355,7 @@ async fn open_webui_style_gives_call_and_output_pairs_and_takes_them_back_as_his
 
 #[tokio::test]
 async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let keys =
         "auth:\n  keys:\n    - { name: alice, key: sk-alice }\n    - { name: bob, key: sk-bob }\n";
     let proxy = proxy_for(&up, keys).await;
@@ -567,7 +449,7 @@ async fn stored_responses_belong_to_their_key_and_can_be_read_listed_and_deleted
 
 #[tokio::test]
 async fn a_response_stored_on_one_replica_continues_on_another() {
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let dir = std::env::temp_dir().join(format!("adk-responses-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut stores = vec![format!(
@@ -612,34 +494,9 @@ async fn a_response_stored_on_one_replica_continues_on_another() {
 /// errors) and the OpenAI Agents SDK (a function tool on a plain model; a proxy agent), in Python.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_sdk_checks_pass() {
-    let python = std::env::var("ADK_PROXY_PYTHON")
-        .map(PathBuf::from)
-        .ok()
-        .or_else(|| Some(repo().join(".venv/bin/python")).filter(|p| p.exists()));
-    let Some(python) = python else {
-        assert!(
-            std::env::var("REQUIRE_OPENAI_SDK").as_deref() != Ok("1"),
-            "REQUIRE_OPENAI_SDK=1 but no Python with the openai SDK"
-        );
-        eprintln!("skipped: no .venv/bin/python; run .ci/run or set ADK_PROXY_PYTHON");
-        return;
-    };
-    let up = FakeUpstream::start(upstream).await;
+    let up = FakeUpstream::start(dialect_upstream).await;
     let proxy = proxy_for(&up, "").await;
     for script in ["tests/sdk/responses_check.py", "tests/sdk/agents_check.py"] {
-        let output = tokio::process::Command::new(&python)
-            .arg(repo().join(script))
-            .env("PROXY_BASE_URL", proxy.url("/v1"))
-            .env("OPENAI_AGENTS_DISABLE_TRACING", "1")
-            .output()
-            .await
-            .expect("python runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "{script} failed:\n{text}");
-        assert!(text.contains("all checks passed"), "{script}: {text}");
+        run_sdk_check(script, &proxy.url("/v1")).await;
     }
 }

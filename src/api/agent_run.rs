@@ -116,6 +116,8 @@ pub async fn run(
         Dialect::ChatCompletions => reasoning_mode(headers, state.config.reasoning.mode)?,
         // Steps become the dialect's own items.
         Dialect::Responses(_) => ReasoningMode::Steps,
+        // Agents' work, tool calls included, as thinking text.
+        Dialect::Messages(_) => ReasoningMode::ReasoningContent,
     };
     let session = identity::identify(
         headers,

@@ -47,7 +47,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let (bytes, memory) = read_body(headers, body, limit, &state.body_budget).await?;
-    let request = validate::parse_off_the_workers(bytes).await?;
+    let request = validate::parse_off_the_workers(bytes, validate::chat_request).await?;
     drop(memory);
     serve(
         state,
@@ -116,7 +116,9 @@ pub async fn serve(
             agent_run::reasoning_mode(headers, state.config.reasoning.mode)?
         }
         // Reasoning stays in the internal form; the dialect gives it its own items.
-        Dialect::Responses(_) => crate::wire::ReasoningMode::ReasoningContent,
+        Dialect::Responses(_) | Dialect::Messages(_) => {
+            crate::wire::ReasoningMode::ReasoningContent
+        }
     };
     let answer_for = AnswerFor {
         facts,

@@ -10,7 +10,9 @@ pub mod browser_guard;
 pub mod caller;
 pub mod chat_completions;
 pub mod drain;
+pub mod error_dialect;
 pub mod health;
+pub mod messages;
 pub mod models;
 pub mod passthrough;
 pub mod request_log;
@@ -270,6 +272,8 @@ pub fn router(state: AppState) -> Router {
             post(chat_completions::chat_completions),
         )
         .route("/responses", post(responses::create))
+        .route("/messages", post(messages::create))
+        .route("/messages/count_tokens", post(messages::count_tokens))
         .route(
             "/responses/{id}",
             get(responses::get).delete(responses::delete),
@@ -300,6 +304,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             drain::drain,
         ))
+        .layer(axum::middleware::from_fn(error_dialect::in_client_dialect))
         .layer(axum::middleware::from_fn(request_log::log_requests));
     let origins = &state.config.server.cors_allow_origins;
     let app = if origins.is_empty() {

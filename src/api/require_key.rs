@@ -1,4 +1,5 @@
-//! `Authorization: Bearer <key>` for every route but health, readiness and metrics.
+//! A client key for every route but health, readiness and metrics: `Authorization: Bearer <key>`
+//! (OpenAI's clients) or `x-api-key: <key>` (Anthropic's).
 //! With no keys configured every request passes (the server then listens on loopback only,
 //! enforced at start-up).
 
@@ -25,15 +26,17 @@ pub async fn require_key(
     if keys.is_empty() {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
+    let headers = request.headers();
+    let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
         .filter(|v| !v.is_empty());
     let Some(presented) = presented else {
         return unauthorized(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
         );
     };
     let Some(client) = keys.authenticate(presented).cloned() else {

@@ -11,10 +11,12 @@ use axum::Json;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use serde_json::Value;
 
 use super::AppState;
 use super::sse::{SseOptions, sse_response};
 use crate::assemble::{self, Assembler};
+use crate::dialect::anthropic::MessagesOut;
 use crate::dialect::chat::ChatSse;
 use crate::dialect::responses::{ResponsesOut, ResponsesSse};
 use crate::error::ApiError;
@@ -50,6 +52,8 @@ fn split_first(chunks: Vec<ChatChunk>) -> (ChatChunk, ChunkStream) {
 pub enum Dialect {
     ChatCompletions,
     Responses(Box<ResponsesOut>),
+    /// Anthropic Messages.
+    Messages(Box<MessagesOut>),
 }
 
 impl Dialect {
@@ -135,10 +139,9 @@ impl<'a> Respond<'a> {
 
     pub async fn send(mut self, body: AnswerBody) -> Result<Response, ApiError> {
         let cx = self.stage_context.take();
-        if let Dialect::Responses(out) =
-            std::mem::replace(&mut self.dialect, Dialect::ChatCompletions)
-        {
-            let response = self.responses(cx, body, *out).await?;
+        let dialect = std::mem::replace(&mut self.dialect, Dialect::ChatCompletions);
+        if !matches!(dialect, Dialect::ChatCompletions) {
+            let response = self.structured(cx, body, dialect).await?;
             return Ok(with_headers(response, std::mem::take(&mut self.headers)));
         }
         let response = match (self.stream, body) {
@@ -185,13 +188,14 @@ impl<'a> Respond<'a> {
         }
     }
 
-    /// A Responses answer: always through the stream stages as chunks (a whole completion is
-    /// replayed as chunks), then events or, for a non-streaming request, the final object.
-    async fn responses(
+    /// An answer in a dialect with its own events and object (Responses, Anthropic Messages):
+    /// always through the stream stages as chunks (a whole completion is replayed as chunks),
+    /// then the dialect's events or, for a non-streaming request, its object.
+    async fn structured(
         &self,
         cx: Option<StreamContext>,
         body: AnswerBody,
-        out: ResponsesOut,
+        dialect: Dialect,
     ) -> Result<Response, ApiError> {
         let (first, rest) = match body {
             AnswerBody::Chunks { first, rest } => (first, rest),
@@ -201,21 +205,25 @@ impl<'a> Respond<'a> {
         };
         let (first, mut rest) = self.pipeline.wrap_stream(cx, first, rest).await?;
         if self.stream {
-            let dialect = ResponsesSse::new(out);
-            return Ok(sse_response(
-                first,
-                rest,
-                self.sse_options(),
-                self.facts.clone(),
-                dialect,
-            ));
+            let (options, facts) = (self.sse_options(), self.facts.clone());
+            return Ok(match dialect {
+                Dialect::Messages(out) => sse_response(first, rest, options, facts, out.into_sse()),
+                Dialect::Responses(out) => {
+                    sse_response(first, rest, options, facts, ResponsesSse::new(*out))
+                }
+                Dialect::ChatCompletions => sse_response(first, rest, options, facts, ChatSse),
+            });
         }
         let mut chunks = vec![first];
         while let Some(item) = rest.next().await {
             chunks.push(item.map_err(|e| e.to_api_error())?);
         }
         self.facts.first_token();
-        let response = out.collect(chunks).await;
+        let response = match dialect {
+            Dialect::Messages(out) => out.collect(chunks),
+            Dialect::Responses(out) => out.collect(chunks).await,
+            Dialect::ChatCompletions => Value::Null,
+        };
         if let Some(usage) = usage_of(&response) {
             self.facts.update(|f| f.usage = Some(usage));
         }
@@ -231,8 +239,9 @@ impl<'a> Respond<'a> {
     }
 }
 
-/// The request log's usage from a finished response object.
-fn usage_of(response: &serde_json::Value) -> Option<crate::wire::Usage> {
+/// The request log's usage from a finished response or message object (both name the counts
+/// `input_tokens` and `output_tokens`).
+fn usage_of(response: &Value) -> Option<crate::wire::Usage> {
     let usage = response.get("usage")?;
     let input = usage.get("input_tokens")?.as_u64()?;
     let output = usage.get("output_tokens")?.as_u64()?;

@@ -21,6 +21,7 @@ use super::body::read_body;
 use super::caller::Caller;
 use super::chat_completions::serve;
 use super::respond::Dialect;
+use super::validate::parse_off_the_workers;
 use crate::auth::ClientKey;
 use crate::dialect::responses::request::ResponsesRequest;
 use crate::dialect::responses::store::ResponseStore;
@@ -31,9 +32,6 @@ use crate::ids::{random_hex, unix_now};
 use crate::session::SessionError;
 use crate::session::identity::SESSION_HEADER;
 use crate::wire::ReasoningMode;
-
-/// Bodies from this size on are parsed on a blocking thread (as chat requests are).
-const BLOCKING_PARSE_BYTES: usize = 256 * 1024;
 
 pub async fn create(
     State(state): State<AppState>,
@@ -55,18 +53,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let limit = state.config.server.max_body_bytes;
     let (bytes, memory) = read_body(headers, body, limit, &state.body_budget).await?;
-    let request = if bytes.len() < BLOCKING_PARSE_BYTES {
-        ResponsesRequest::parse(&bytes)?
-    } else {
-        tokio::task::spawn_blocking(move || ResponsesRequest::parse(&bytes))
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorObject::new(format!("The request could not be parsed: {e}"), "api_error"),
-                )
-            })??
-    };
+    let request = parse_off_the_workers(bytes, ResponsesRequest::parse).await?;
     drop(memory);
     let owner = owner(caller.key.as_ref());
     let store = store(state, &owner);

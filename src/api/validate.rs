@@ -17,17 +17,20 @@ const ROLES: &[&str] = &[
     "function",
 ];
 
-/// Parses and validates a chat-completions body.
 /// Bodies from this size on are parsed on a blocking thread: parsing megabytes of JSON takes
 /// hundreds of milliseconds, which on an async worker would stall every request queued there.
 const BLOCKING_PARSE_BYTES: usize = 256 * 1024;
 
-/// [`chat_request`], on a blocking thread when the body is large.
-pub async fn parse_off_the_workers(body: Vec<u8>) -> Result<ChatRequest, ApiError> {
+/// `parse` (a dialect's body parser, e.g. [`chat_request`]) on `body`, on a blocking thread when
+/// the body is large.
+pub async fn parse_off_the_workers<T: Send + 'static>(
+    body: Vec<u8>,
+    parse: impl FnOnce(&[u8]) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     if body.len() < BLOCKING_PARSE_BYTES {
-        return chat_request(&body);
+        return parse(&body);
     }
-    tokio::task::spawn_blocking(move || chat_request(&body))
+    tokio::task::spawn_blocking(move || parse(&body))
         .await
         .unwrap_or_else(|e| {
             Err(ApiError::new(
@@ -40,6 +43,7 @@ pub async fn parse_off_the_workers(body: Vec<u8>) -> Result<ChatRequest, ApiErro
         })
 }
 
+/// Parses and validates a chat-completions body.
 pub fn chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let object = crate::dialect::json_object(body)?;
     let messages = match object.get("messages") {

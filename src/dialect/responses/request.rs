@@ -24,6 +24,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::dialect::chat_build::{missing, push_tool_call, required_str, tool_call, tool_message};
 use crate::dialect::invalid_type;
 use crate::error::ApiError;
 use crate::wire::{ChatRequest, Message};
@@ -525,39 +526,6 @@ fn output_text(output: Option<&Value>, at: &str) -> Result<String, ApiError> {
     }
 }
 
-fn tool_call(id: &str, name: &str, arguments: String) -> Value {
-    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
-}
-
-/// Joins calls that follow an assistant turn (its text, or earlier calls) into that message, as
-/// chat completions carries them.
-fn push_tool_call(messages: &mut Vec<Message>, call: Value) {
-    if let Some(last) = messages.last_mut()
-        && last.role() == "assistant"
-    {
-        match last.0.get_mut("tool_calls") {
-            Some(Value::Array(calls)) => calls.push(call),
-            _ => {
-                last.0.insert("tool_calls".into(), Value::Array(vec![call]));
-            }
-        }
-        return;
-    }
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    message.insert("content".into(), Value::Null);
-    message.insert("tool_calls".into(), Value::Array(vec![call]));
-    messages.push(Message(message));
-}
-
-fn tool_message(call_id: &str, output: String) -> Message {
-    let mut message = Map::new();
-    message.insert("role".into(), "tool".into());
-    message.insert("tool_call_id".into(), call_id.into());
-    message.insert("content".into(), output.into());
-    Message(message)
-}
-
 fn arguments_text(arguments: Option<&Value>) -> String {
     match arguments {
         Some(Value::String(text)) => text.clone(),
@@ -639,18 +607,6 @@ fn response_format(format: &Value) -> Result<Option<Value>, ApiError> {
     }
 }
 
-fn required_str<'a>(
-    fields: &'a Map<String, Value>,
-    key: &str,
-    at: &str,
-) -> Result<&'a str, ApiError> {
-    match fields.get(key) {
-        Some(Value::String(text)) => Ok(text),
-        None | Some(Value::Null) => Err(missing(&format!("{at}.{key}"))),
-        Some(other) => Err(invalid_type(&format!("{at}.{key}"), "a string", other)),
-    }
-}
-
 fn string(key: &str, value: Value) -> Result<String, ApiError> {
     match value {
         Value::String(text) => Ok(text),
@@ -662,14 +618,6 @@ fn boolean(key: &str, value: &Value) -> Result<bool, ApiError> {
     value
         .as_bool()
         .ok_or_else(|| invalid_type(key, "a boolean", value))
-}
-
-fn missing(param: &str) -> ApiError {
-    ApiError::invalid_request(
-        format!("Missing required parameter: '{param}'."),
-        Some(param),
-        "missing_required_parameter",
-    )
 }
 
 fn unsupported(param: &str) -> ApiError {

@@ -31,6 +31,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use crate::dialect::{Piece, for_each_piece};
 use crate::error::ErrorObject;
 use crate::ids::random_hex;
 use crate::wire::{AgentStep, ChatChunk, Usage};
@@ -140,32 +141,17 @@ impl ResponseWriter {
             Some(AgentStep::Thinking { agent }) => Some(agent.as_str()),
             _ => None,
         };
-        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            let delta = &choice.delta;
-            let reasoning = delta.reasoning_content.as_deref().or_else(|| {
-                // Upstreams that name the field `reasoning` (OpenRouter, Ollama's /v1).
-                delta.extra.get("reasoning").and_then(Value::as_str)
-            });
-            if let Some(text) = reasoning.filter(|t| !t.is_empty()) {
-                self.reasoning(out, agent, text);
-            }
-            if let Some(text) = delta.content.as_deref().filter(|t| !t.is_empty()) {
-                self.text(out, text);
-            }
-            for call in delta.tool_calls.iter().flatten() {
-                let function = call.function.as_ref();
-                self.client_call(
-                    out,
-                    call.index,
-                    call.id.as_deref(),
-                    function.and_then(|f| f.name.as_deref()),
-                    function.and_then(|f| f.arguments.as_deref()),
-                );
-            }
-            if let Some(reason) = &choice.finish_reason {
-                self.finish_reason = Some(reason.clone());
-            }
-        }
+        for_each_piece(chunk, |piece| match piece {
+            Piece::Reasoning(text) => self.reasoning(out, agent, text),
+            Piece::Text(text) => self.text(out, text),
+            Piece::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => self.client_call(out, index, id, name, arguments),
+            Piece::Finish(reason) => self.finish_reason = Some(reason.to_string()),
+        });
     }
 
     /// A clean end: every open item is finished, then `response.completed` (or
@@ -634,32 +620,8 @@ impl ResponseWriter {
     }
 }
 
-/// Writes `event: <kind>` and `data: ` the body (a JSON object) with `"type"` and
-/// `"sequence_number"` put first.
 fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Serialize) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\ndata: {\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"sequence_number\":");
-    write_number(out, *sequence);
-    *sequence += 1;
-    let body_at = out.len();
-    match serde_json::to_writer(&mut *out, &body) {
-        // The body's own `{` goes; a `,` joins it unless it is empty.
-        Ok(()) if out.get(body_at) == Some(&b'{') => {
-            if out.get(body_at + 1) == Some(&b'}') {
-                out.remove(body_at);
-            } else {
-                out[body_at] = b',';
-            }
-        }
-        _ => {
-            out.truncate(body_at);
-            out.push(b'}');
-        }
-    }
-    out.extend_from_slice(b"\n\n");
+    crate::dialect::write_event(out, kind, Some(sequence), &body);
 }
 
 /// A reasoning summary delta.
