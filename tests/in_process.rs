@@ -55,6 +55,7 @@ async fn answer(registry: &ProviderRegistry, name: &str) -> Result<Answer, LlmEr
         registry,
         request(true),
         route(registry, name),
+        &[],
         &RequestFacts::detached(),
     )
     .await

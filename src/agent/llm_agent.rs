@@ -186,7 +186,7 @@ impl LlmAgent {
             let route = agent.route(&ctx)?;
             let invocation = &ctx.invocation;
             invocation.facts.record_route(route.provider.name(), &route.model);
-            let answer = call::answer(&invocation.registry, request, route, &invocation.facts)
+            let answer = call::answer(&invocation.registry, request, route, &[], &invocation.facts)
                 .await
                 .map_err(RunError::Llm)?;
             let mut assembler = Assembler::default();

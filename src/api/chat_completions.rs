@@ -69,6 +69,16 @@ pub async fn serve(
     mut request: ChatRequest,
     dialect: Dialect,
 ) -> Result<Response, ApiError> {
+    // An alias names where the request goes; its further targets are fallbacks.
+    let alias = request
+        .model
+        .as_deref()
+        .and_then(|model| state.config.aliases.resolve(model));
+    let mut then: &[String] = &[];
+    if let Some(alias) = &alias {
+        request.model = Some(alias.targets[0].clone());
+        then = &alias.targets[1..];
+    }
     let agents = state.agents();
     let mut task = None;
     if let Target::Agent(root) = agents.target_for(request.model.as_deref()) {
@@ -173,7 +183,7 @@ pub async fn serve(
         ));
     }
 
-    let answer = call::answer(&state.registry, request, route, facts)
+    let answer = call::answer(&state.registry, request, route, then, facts)
         .await
         .map_err(|e| e.to_api_error())?;
     let served_by = match &answer {

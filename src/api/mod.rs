@@ -63,6 +63,8 @@ pub struct AppState {
     pub runner: Arc<Runner>,
     /// The global and per-model pre/post-processing stages; swapped on SIGHUP.
     pipelines: Arc<RwLock<Arc<Pipelines>>>,
+    /// The providers' model lists, reused briefly (`models::ProviderLists`).
+    pub provider_lists: Arc<models::ProviderLists>,
 }
 
 impl AppState {
@@ -153,6 +155,7 @@ impl AppState {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
             pipelines: Arc::new(RwLock::new(Arc::new(pipelines))),
+            provider_lists: Arc::default(),
             keys: Arc::new(RwLock::new(keys)),
             config: Arc::new(config),
             registry,

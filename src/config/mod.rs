@@ -97,6 +97,8 @@ pub struct Config {
     pub reasoning: ReasoningSettings,
     pub pipeline: crate::pipeline::PipelineConfig,
     pub models: BTreeMap<String, crate::pipeline::ModelSettings>,
+    /// The `models:` entries with a `route:`.
+    pub aliases: std::sync::Arc<crate::llm::aliases::Aliases>,
 }
 
 impl Config {
@@ -184,7 +186,9 @@ impl Config {
             ));
         }
         let agents = agents::validate(&file, &settings, overrides)?;
+        let aliases = crate::llm::aliases::Aliases::from_settings(&file, &settings.models)?;
         Ok(Config {
+            aliases: std::sync::Arc::new(aliases),
             keys: std::sync::Arc::new(keys),
             source: path.to_path_buf(),
             server,

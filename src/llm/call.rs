@@ -26,13 +26,15 @@ pub enum Answer {
     },
 }
 
-/// Tries `route`, then its provider's fallbacks, each with its provider's retries, skipping
-/// providers whose circuit is open. Client errors (4xx other than 408/409/429) are returned at
-/// once: another provider would refuse the same request.
+/// Tries `route`, then `then` (an alias's further targets), then the route's provider's
+/// fallbacks, each with its provider's retries, skipping providers whose circuit is open. Client
+/// errors (4xx other than 408/409/429) are returned at once: another provider would refuse the
+/// same request.
 pub async fn answer(
     registry: &ProviderRegistry,
     mut request: ChatRequest,
     route: Route,
+    then: &[String],
     facts: &RequestFacts,
 ) -> Result<Answer, LlmError> {
     // One shared copy of the request for every attempt; a fallback with another model gets its
@@ -40,7 +42,7 @@ pub async fn answer(
     request.model = Some(route.model.clone());
     let request = std::sync::Arc::new(request);
     let mut candidates = vec![route.clone()];
-    for fallback in &route.provider.config.settings.fallbacks {
+    for fallback in then.iter().chain(&route.provider.config.settings.fallbacks) {
         match registry.resolve(Some(fallback)) {
             Ok(next) => candidates.push(next),
             Err(error) => {

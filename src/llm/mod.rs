@@ -5,6 +5,7 @@
 //! arguments, DeepSeek's string-only content and reasoning replay, `reasoning` vs
 //! `reasoning_content` — are handled inside the adapters and never leak upward.
 
+pub mod aliases;
 pub mod call;
 pub mod error;
 pub mod http;

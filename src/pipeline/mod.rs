@@ -179,6 +179,10 @@ pub fn http_client() -> reqwest::Client {
 pub struct ModelSettings {
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// Makes the name an alias: where requests for it go (`provider/model`, a model of the
+    /// default provider, or an agent), in the order tried (see `llm::aliases`).
+    #[serde(default)]
+    pub route: Option<crate::llm::aliases::Targets>,
 }
 
 /// A stage's settings with errors that name the field.
