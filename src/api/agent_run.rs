@@ -117,7 +117,7 @@ pub async fn run(
         // Steps become the dialect's own items.
         Dialect::Responses(_) => ReasoningMode::Steps,
         // Agents' work, tool calls included, as thinking text.
-        Dialect::Messages(_) => ReasoningMode::ReasoningContent,
+        Dialect::Messages(_) | Dialect::Ollama(_) => ReasoningMode::ReasoningContent,
     };
     let session = identity::identify(
         headers,

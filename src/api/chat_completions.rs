@@ -126,7 +126,7 @@ pub async fn serve(
             agent_run::reasoning_mode(headers, state.config.reasoning.mode)?
         }
         // Reasoning stays in the internal form; the dialect gives it its own items.
-        Dialect::Responses(_) | Dialect::Messages(_) => {
+        Dialect::Responses(_) | Dialect::Messages(_) | Dialect::Ollama(_) => {
             crate::wire::ReasoningMode::ReasoningContent
         }
     };

@@ -3,8 +3,8 @@
 //! error shape, OpenAI's `{"error":{…}}`. A client of another dialect must get its own shape from
 //! all of them, so this layer, outside the others, rewrites an error answer on that dialect's
 //! paths: Anthropic Messages (`/v1/messages…`) get `{"type":"error","error":{"type","message"}}`
-//! with the type Anthropic's SDKs map to their exception classes. Status and headers (e.g.
-//! `Retry-After`) stay as they were.
+//! with the type Anthropic's SDKs map to their exception classes; Ollama's API (`/api/…`) gets
+//! `{"error": "<message>"}`. Status and headers (e.g. `Retry-After`) stay as they were.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -22,10 +22,14 @@ const MAX_ERROR_BYTES: usize = 64 * 1024;
 enum ErrorDialect {
     OpenAi,
     Anthropic,
+    Ollama,
 }
 
 impl ErrorDialect {
     fn of_path(path: &str) -> Self {
+        if path.starts_with("/api/") {
+            return ErrorDialect::Ollama;
+        }
         let path = path.strip_prefix("/v1").unwrap_or(path);
         if path == "/messages" || path.starts_with("/messages/") {
             ErrorDialect::Anthropic
@@ -57,7 +61,10 @@ pub async fn in_client_dialect(request: Request, next: Next) -> Response {
     let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    let body = anthropic::error_body(parts.status, &error);
+    let body = match dialect {
+        ErrorDialect::Ollama => serde_json::json!({"error": error.message}).to_string(),
+        _ => anthropic::error_body(parts.status, &error),
+    };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,

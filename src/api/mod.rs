@@ -14,6 +14,7 @@ pub mod error_dialect;
 pub mod health;
 pub mod messages;
 pub mod models;
+pub mod ollama_api;
 pub mod passthrough;
 pub mod request_log;
 pub mod require_key;
@@ -289,6 +290,11 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .nest("/v1", api.clone())
         .merge(api)
+        .route("/api/chat", post(ollama_api::chat))
+        .route("/api/generate", post(ollama_api::generate))
+        .route("/api/tags", get(ollama_api::tags))
+        .route("/api/show", post(ollama_api::show))
+        .route("/api/version", get(ollama_api::version))
         .route("/health", get(health::health))
         .route("/v1/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -89,8 +89,8 @@ pub async fn get_model(
     .into_response()
 }
 
-/// The listing as `key` may see it.
-async fn visible(state: &AppState, key: Option<&ClientKey>) -> Vec<Value> {
+/// The listing as `key` may see it (also Ollama's `/api/tags`).
+pub async fn visible(state: &AppState, key: Option<&ClientKey>) -> Vec<Value> {
     let default = state.registry.default_provider().name().to_string();
     collect(state)
         .await

@@ -18,6 +18,7 @@ use super::sse::{SseOptions, sse_response};
 use crate::assemble::{self, Assembler};
 use crate::dialect::anthropic::MessagesOut;
 use crate::dialect::chat::ChatSse;
+use crate::dialect::ollama::OllamaOut;
 use crate::dialect::responses::{ResponsesOut, ResponsesSse};
 use crate::error::ApiError;
 use crate::llm::ChunkStream;
@@ -54,6 +55,8 @@ pub enum Dialect {
     Responses(Box<ResponsesOut>),
     /// Anthropic Messages.
     Messages(Box<MessagesOut>),
+    /// Ollama's `/api/chat` and `/api/generate`.
+    Ollama(Box<OllamaOut>),
 }
 
 impl Dialect {
@@ -208,6 +211,9 @@ impl<'a> Respond<'a> {
             let (options, facts) = (self.sse_options(), self.facts.clone());
             return Ok(match dialect {
                 Dialect::Messages(out) => sse_response(first, rest, options, facts, out.into_sse()),
+                Dialect::Ollama(out) => {
+                    sse_response(first, rest, options, facts, out.into_stream())
+                }
                 Dialect::Responses(out) => {
                     sse_response(first, rest, options, facts, ResponsesSse::new(*out))
                 }
@@ -221,6 +227,7 @@ impl<'a> Respond<'a> {
         self.facts.first_token();
         let response = match dialect {
             Dialect::Messages(out) => out.collect(chunks),
+            Dialect::Ollama(out) => out.collect(chunks),
             Dialect::Responses(out) => out.collect(chunks).await,
             Dialect::ChatCompletions => Value::Null,
         };

@@ -25,8 +25,6 @@ use crate::llm::{ChunkStream, LlmError};
 use crate::observe::RequestFacts;
 use crate::wire::ChatChunk;
 
-const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
-
 pub struct SseOptions {
     pub keepalive: Duration,
     pub idle_timeout: Duration,
@@ -80,7 +78,9 @@ pub fn sse_response<D: SseDialect>(
                 biased;
                 next = tokio::time::timeout_at(deadline, rest.next()) => next,
                 _ = keepalive.tick() => {
-                    yield Ok(Bytes::from_static(KEEP_ALIVE));
+                    if let Some(bytes) = D::KEEP_ALIVE {
+                        yield Ok(Bytes::from_static(bytes));
+                    }
                     continue;
                 }
                 _ = &mut must_end => {
@@ -133,7 +133,7 @@ pub fn sse_response<D: SseDialect>(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static(D::CONTENT_TYPE),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

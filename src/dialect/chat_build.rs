@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::invalid_type;
 use crate::error::ApiError;
-use crate::wire::Message;
+use crate::wire::{ChatRequest, Message};
 
 /// A chat `tool_calls` entry.
 pub fn tool_call(id: &str, name: &str, arguments: String) -> Value {
@@ -70,4 +70,24 @@ pub fn missing(param: &str) -> ApiError {
         Some(param),
         "missing_required_parameter",
     )
+}
+
+/// The chat request a translated body becomes. A streamed answer asks the provider for usage:
+/// every other dialect ends its stream with the counts.
+pub fn chat_request(
+    model: &str,
+    messages: Vec<Message>,
+    stream: bool,
+    params: &Map<String, Value>,
+) -> ChatRequest {
+    let mut extra = params.clone();
+    if stream {
+        extra.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    ChatRequest {
+        model: Some(model.to_string()),
+        messages,
+        stream: Some(stream),
+        extra,
+    }
 }

@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod chat;
 pub mod chat_build;
+pub mod ollama;
 pub mod responses;
 
 use std::future::Future;
@@ -149,9 +150,14 @@ pub fn write_event(
     out.extend_from_slice(b"\n\n");
 }
 
+/// A streamed answer's wire form. Most dialects stream Server-Sent Events; Ollama's streams
+/// newline-delimited JSON, which has no comments, so it sends no keep-alives.
 pub trait SseDialect: Send + 'static {
     /// Bytes to reserve for one chunk's output, so a typical chunk needs no reallocation.
     const CHUNK_BYTES: usize = 256;
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+    /// What goes out while the upstream is silent, if the format has a way to say nothing.
+    const KEEP_ALIVE: Option<&'static [u8]> = Some(b": keep-alive\n\n");
 
     /// Appends the bytes for one chunk (possibly none).
     fn chunk(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>);

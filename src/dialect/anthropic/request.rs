@@ -23,7 +23,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::dialect::chat_build::{
-    message, missing, push_tool_call, required_str, tool_call, tool_message,
+    chat_request, message, missing, push_tool_call, required_str, tool_call, tool_message,
 };
 use crate::dialect::invalid_type;
 use crate::error::ApiError;
@@ -178,17 +178,12 @@ impl MessagesRequest {
 
     /// The chat request every provider and agent takes.
     pub fn to_chat(&self) -> ChatRequest {
-        let mut extra = self.params.clone();
-        if self.stream {
-            // Usage ends every Messages stream (`message_delta`), so ask for it.
-            extra.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-        ChatRequest {
-            model: Some(self.model.clone()),
-            messages: self.messages.clone(),
-            stream: Some(self.stream),
-            extra,
-        }
+        chat_request(
+            &self.model,
+            self.messages.clone(),
+            self.stream,
+            &self.params,
+        )
     }
 }
 

@@ -24,7 +24,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::dialect::chat_build::{missing, push_tool_call, required_str, tool_call, tool_message};
+use crate::dialect::chat_build::{
+    chat_request, missing, push_tool_call, required_str, tool_call, tool_message,
+};
 use crate::dialect::invalid_type;
 use crate::error::ApiError;
 use crate::wire::{ChatRequest, Message};
@@ -350,17 +352,12 @@ impl ResponsesRequest {
         if messages.is_empty() {
             return Err(missing("input"));
         }
-        let mut extra = self.params.clone();
-        if self.stream {
-            // Usage ends every Responses stream (`response.completed`), so ask for it.
-            extra.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-        Ok(ChatRequest {
-            model: Some(self.model.clone()),
+        Ok(chat_request(
+            &self.model,
             messages,
-            stream: Some(self.stream),
-            extra,
-        })
+            self.stream,
+            &self.params,
+        ))
     }
 }
 
