@@ -3,6 +3,7 @@
 //! | Messages                                   | internal (chat completions)                   |
 //! |--------------------------------------------|-----------------------------------------------|
 //! | `system` (a string or text blocks)         | a leading `system` message                    |
+//! | a `system` turn inside `messages`          | a `system` message in its place               |
 //! | `text` / `image` blocks                    | text (a string when all text) / `image_url` parts (base64 as a `data:` URL) |
 //! | assistant `tool_use` blocks                | the assistant message's `tool_calls` (`input` as JSON text) |
 //! | user `tool_result` blocks                  | `tool` messages, before the rest of that user turn (`is_error` marked in the text; images follow as a user message) |
@@ -15,7 +16,9 @@
 //! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: ≤ 4,096 low, ≤ 16,384 medium, more high |
 //!
 //! `cache_control` marks on blocks, tools and system are accepted and have no effect (the
-//! providers behind the proxy cache prompts on their own). Refused with a 400 naming the field:
+//! providers behind the proxy cache prompts on their own), as are `context_management` (there is
+//! no server-side context to edit) and `output_config.effort` (the routed model keeps its own);
+//! `output_config.format` becomes `response_format` (`json_schema`). Refused with a 400 naming the field:
 //! Anthropic's server tools (`tools[i].type` such as `web_search_20250305`, `bash_20250124`),
 //! `document` and `search_result` blocks, `mcp_servers`, `container`, and unknown fields (as
 //! Anthropic refuses them).
@@ -154,8 +157,23 @@ impl MessagesRequest {
                     self.params.insert("reasoning_effort".into(), effort.into());
                 }
             }
-            // Anthropic's capacity tiers have no counterpart behind the proxy.
-            "service_tier" => {}
+            // Anthropic's capacity tiers have no counterpart behind the proxy; its context
+            // editing (clearing old thinking and tool results server-side) has nothing to edit
+            // here, where thinking sent back is dropped anyway.
+            "service_tier" | "context_management" => {}
+            "output_config" => {
+                // `effort` is Anthropic's own dial: the routed model keeps its default (a
+                // `reasoning_effort` would be refused by models that do not reason).
+                if let Some(format) = value.get("format").filter(|f| !f.is_null()) {
+                    let schema = format
+                        .get("schema")
+                        .ok_or_else(|| missing("output_config.format.schema"))?;
+                    self.params.insert(
+                        "response_format".into(),
+                        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}),
+                    );
+                }
+            }
             "mcp_servers" | "container" => {
                 return Err(ApiError::invalid_request(
                     format!(
@@ -212,9 +230,15 @@ fn push_turn(messages: &mut Vec<Message>, turn: &Value, at: &str) -> Result<(), 
         return Err(invalid_type(at, "an object", turn));
     };
     let role = required_str(fields, "role", at)?;
+    if role == "system" {
+        // A system turn between the others (Claude Code sends its reminders this way).
+        let text = system_text(fields.get("content").unwrap_or(&Value::Null))?;
+        messages.push(message("system", Value::String(text)));
+        return Ok(());
+    }
     if role != "user" && role != "assistant" {
         return Err(ApiError::invalid_request(
-            format!("{at}.role: Input should be 'user' or 'assistant'"),
+            format!("{at}.role: Input should be 'user', 'assistant' or 'system'"),
             Some(&format!("{at}.role")),
             "invalid_value",
         ));
@@ -509,6 +533,34 @@ mod tests {
             request.extra["tools"][0]["function"]["parameters"]["type"],
             "object"
         );
+    }
+
+    /// The shape Claude Code (2.1) sends: a system turn inside `messages`, adaptive thinking,
+    /// `context_management`, `output_config.effort`, system blocks with `cache_control`.
+    #[test]
+    fn a_claude_code_request_is_taken() {
+        let request = chat(json!({
+            "model": "claude-opus-4-8", "max_tokens": 64000, "stream": true,
+            "system": [{"type": "text", "text": "You are a CLI."}, {"type": "text", "text": "Be careful.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "<reminder>"}, {"type": "text", "text": "Say hello", "cache_control": {"type": "ephemeral"}}]},
+                {"role": "system", "content": "The date is today."}
+            ],
+            "tools": [{"name": "Bash", "description": "Run", "input_schema": {"type": "object"}}],
+            "metadata": {"user_id": "{\"session_id\":\"s1\"}"},
+            "thinking": {"type": "adaptive"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "output_config": {"effort": "high"},
+        }))
+        .expect("taken");
+        let roles: Vec<&str> = request.messages.iter().map(|m| m.role()).collect();
+        assert_eq!(roles, ["system", "user", "system"]);
+        assert_eq!(
+            request.messages[0].0["content"],
+            "You are a CLI.\n\nBe careful."
+        );
+        assert_eq!(request.messages[2].0["content"], "The date is today.");
+        assert!(request.extra.get("reasoning_effort").is_none());
     }
 
     #[test]
