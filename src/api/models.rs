@@ -57,9 +57,26 @@ struct Listed {
 pub async fn list_models(
     State(state): State<AppState>,
     key: Option<axum::Extension<ClientKey>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let models = visible(&state, key.as_ref().map(|k| &k.0)).await;
+    // Anthropic's SDKs ask the same path, always with `anthropic-version`: their list shape.
+    if headers.contains_key("anthropic-version") {
+        return Json(anthropic_list(&models)).into_response();
+    }
     Json(json!({"object": "list", "data": models})).into_response()
+}
+
+/// `{data: [{type: "model", id, display_name, created_at}], has_more, first_id, last_id}`.
+fn anthropic_list(models: &[Value]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "1970-01-01T00:00:00Z"}))
+        .collect();
+    let first = data.first().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
 }
 
 pub async fn get_model(

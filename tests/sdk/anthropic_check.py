@@ -79,6 +79,11 @@ check(kinds == ["thinking", "text"], f"agent blocks: {kinds}")
 check("1. Say hello" in agent.content[0].thinking, f"the plan as thinking: {agent.content[0]}")
 check(agent.content[1].text == "Hello from the planner", f"agent answer: {agent.content[1]}")
 
+# the model list in Anthropic's shape: the models and the agents
+listed = [model.id for model in client.models.list()]
+check("text" in listed or "test-model" in listed, f"models: {listed}")
+check("planner" in listed, f"agents listed: {listed}")
+
 # count_tokens: an estimate, positive
 count = client.messages.count_tokens(model="text", messages=[{"role": "user", "content": "Hello there, how are you?"}])
 check(count.input_tokens > 0, f"count_tokens: {count}")
