@@ -48,15 +48,6 @@ fn settings(up: &str, local: &str, extra: &str) -> String {
     )
 }
 
-fn ids(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|m| m["id"].as_str().map(str::to_string))
-        .collect()
-}
-
 async fn chat_answer(proxy: &Proxy, model: &str, key: Option<&str>) -> (u16, Value) {
     let mut request = client()
         .post(proxy.url("/v1/chat/completions"))
@@ -75,7 +66,7 @@ async fn both_providers_models_and_the_agents_are_listed_and_a_down_provider_is_
     let local = provider("local", &["llama3.2", "qwen3"]).await;
     let proxy = start_proxy(&settings(&up.openai_base(), &local.openai_base(), "")).await;
     let list = get_json(&proxy.url("/v1/models"), None).await;
-    let listed = ids(&list);
+    let listed = model_ids(&list);
     for id in [
         "gpt-4o-mini",
         "gpt-4o",
@@ -114,7 +105,7 @@ async fn both_providers_models_and_the_agents_are_listed_and_a_down_provider_is_
     let down = settings(&up.openai_base(), "http://127.0.0.1:9/v1", "");
     let proxy = start_proxy(&down).await;
     let started = std::time::Instant::now();
-    let listed = ids(&get_json(&proxy.url("/v1/models"), None).await);
+    let listed = model_ids(&get_json(&proxy.url("/v1/models"), None).await);
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     assert!(listed.contains(&"up/gpt-4o".to_string()), "{listed:?}");
     assert!(listed.contains(&"planner".to_string()), "{listed:?}");
@@ -189,7 +180,7 @@ async fn aliases_route_to_a_model_an_agent_or_the_next_target_and_are_listed() {
         .expect("a named alias is listed");
     assert_eq!(alias["description"], "alias of planner");
     assert!(
-        !ids(&list).contains(&"claude-*".to_string()),
+        !model_ids(&list).contains(&"claude-*".to_string()),
         "globs are not listed"
     );
 }
@@ -200,7 +191,7 @@ async fn a_key_sees_and_calls_only_what_its_globs_allow_aliases_included() {
     let local = provider("local", &["llama3.2"]).await;
     let extra = "models:\n  cheap: { route: local/llama3.2 }\n  pricey: { route: up/gpt-4o }\nauth:\n  keys:\n    - { name: local-only, key: sk-local, models: [\"local/*\"] }\n";
     let proxy = start_proxy(&settings(&up.openai_base(), &local.openai_base(), extra)).await;
-    let listed = ids(&get_json(&proxy.url("/v1/models"), Some("sk-local")).await);
+    let listed = model_ids(&get_json(&proxy.url("/v1/models"), Some("sk-local")).await);
     assert!(listed.contains(&"local/llama3.2".to_string()), "{listed:?}");
     assert!(listed.contains(&"cheap".to_string()), "{listed:?}");
     assert!(!listed.contains(&"pricey".to_string()), "{listed:?}");

@@ -64,6 +64,15 @@ pub fn required_str<'a>(
     }
 }
 
+/// Takes the body's `model` (a non-empty string), or the 400 naming it.
+pub fn take_model(fields: &mut Map<String, Value>) -> Result<String, ApiError> {
+    match fields.remove("model") {
+        Some(Value::String(model)) if !model.is_empty() => Ok(model),
+        None | Some(Value::Null) | Some(Value::String(_)) => Err(missing("model")),
+        Some(other) => Err(invalid_type("model", "a string", &other)),
+    }
+}
+
 pub fn missing(param: &str) -> ApiError {
     ApiError::invalid_request(
         format!("Missing required parameter: '{param}'."),

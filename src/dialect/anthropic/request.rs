@@ -26,7 +26,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::dialect::chat_build::{
-    chat_request, message, missing, push_tool_call, required_str, tool_call, tool_message,
+    chat_request, message, missing, push_tool_call, required_str, take_model, tool_call,
+    tool_message,
 };
 use crate::dialect::invalid_type;
 use crate::error::ApiError;
@@ -52,11 +53,7 @@ pub enum Purpose {
 impl MessagesRequest {
     pub fn parse(body: &[u8], purpose: Purpose) -> Result<Self, ApiError> {
         let mut fields = super::super::json_object(body)?;
-        let model = match fields.remove("model") {
-            Some(Value::String(model)) if !model.is_empty() => model,
-            None | Some(Value::Null) => return Err(missing("model")),
-            Some(other) => return Err(invalid_type("model", "a string", &other)),
-        };
+        let model = take_model(&mut fields)?;
         let mut request = MessagesRequest {
             model,
             stream: false,

@@ -22,7 +22,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::dialect::chat_build::{
-    chat_request, message, missing, push_tool_call, tool_call, tool_message,
+    chat_request, message, missing, push_tool_call, take_model, tool_call, tool_message,
 };
 use crate::dialect::invalid_type;
 use crate::error::ApiError;
@@ -48,11 +48,7 @@ pub struct OllamaRequest {
 impl OllamaRequest {
     pub fn parse(body: &[u8], endpoint: Endpoint) -> Result<Self, ApiError> {
         let mut fields = super::super::json_object(body)?;
-        let model = match fields.remove("model") {
-            Some(Value::String(model)) if !model.is_empty() => model,
-            None | Some(Value::Null) => return Err(missing("model")),
-            Some(other) => return Err(invalid_type("model", "a string", &other)),
-        };
+        let model = take_model(&mut fields)?;
         let stream = match fields.remove("stream") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(stream)) => stream,
