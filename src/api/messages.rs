@@ -4,7 +4,9 @@
 //! A request is translated onto a chat request (`dialect::anthropic::request`) and served by the
 //! same path as chat completions (`chat_completions::serve`: auth, the key's model globs, limits,
 //! stages, cache, retries, agents, metrics, log line); only the answer's rendering differs.
-//! Errors get Anthropic's shape from `error_dialect`, whichever layer raised them.
+//! Errors get Anthropic's shape from `error_dialect`, whichever layer raised them. A request for
+//! a Claude model behind a `kind: anthropic` provider goes up as it came
+//! (`messages_passthrough`).
 
 use axum::Json;
 use axum::body::Body;
@@ -17,11 +19,13 @@ use super::AppState;
 use super::body::read_body;
 use super::caller::Caller;
 use super::chat_completions::serve;
+use super::messages_passthrough;
 use super::respond::Dialect;
 use super::validate::parse_off_the_workers;
 use crate::agent::set::Target;
 use crate::dialect::anthropic::MessagesOut;
 use crate::dialect::anthropic::request::{MessagesRequest, Purpose};
+use crate::dialect::json_object;
 use crate::error::ApiError;
 use crate::llm::usage_estimate;
 
@@ -32,7 +36,27 @@ pub async fn create(
     body: Body,
 ) -> Response {
     let result = async {
-        let request = parse(&state, &headers, body, Purpose::Create).await?;
+        let limit = state.config.server.max_body_bytes;
+        let (bytes, memory) = read_body(&headers, body, limit, &state.body_budget).await?;
+        let peeked: Peek = serde_json::from_slice(&bytes).unwrap_or_default();
+        if let Some(route) = messages_passthrough::direct_route(&state, peeked.model.as_deref()) {
+            let body = parse_off_the_workers(bytes, json_object).await?;
+            drop(memory);
+            return messages_passthrough::forward(
+                &state,
+                &caller.facts,
+                caller.key.as_ref(),
+                &headers,
+                body,
+                route,
+            )
+            .await;
+        }
+        let request = parse_off_the_workers(bytes, move |body| {
+            MessagesRequest::parse(body, Purpose::Create)
+        })
+        .await?;
+        drop(memory);
         let chat = request.to_chat();
         let estimate = usage_estimate::prompt_tokens(&chat);
         let out = MessagesOut::new(&request.model, estimate, request.stream);
@@ -72,6 +96,13 @@ pub async fn count_tokens(
     Ok(Json(
         json!({"input_tokens": usage_estimate::prompt_tokens(&chat)}),
     ))
+}
+
+/// The one field that decides the path, read without building the body (other fields are
+/// skipped); a body that does not parse gets its 400 from the full parse.
+#[derive(Default, serde::Deserialize)]
+struct Peek {
+    model: Option<String>,
 }
 
 async fn parse(

@@ -13,6 +13,7 @@ pub mod drain;
 pub mod error_dialect;
 pub mod health;
 pub mod messages;
+pub mod messages_passthrough;
 pub mod models;
 pub mod ollama_api;
 pub mod passthrough;

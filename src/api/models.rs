@@ -201,7 +201,12 @@ async fn provider_lists(state: &AppState) -> Vec<ProviderModel> {
         return lists.clone();
     }
     let fetches = state.registry.names().filter_map(|name| {
-        let provider = state.registry.get(name)?.clone();
+        // A provider whose key variable is unset cannot serve a request: nothing to list.
+        let provider = state
+            .registry
+            .get(name)
+            .filter(|p| p.config.api_key.is_ok())?
+            .clone();
         Some(async move {
             let name = provider.name().to_string();
             let objects = match tokio::time::timeout(LIST_TIMEOUT, provider.llm.list_models()).await {

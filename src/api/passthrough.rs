@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -18,8 +18,8 @@ use super::body::read_body;
 use super::caller::Caller;
 use crate::auth::ClientKey;
 use crate::error::ApiError;
-use crate::llm::LlmError;
 use crate::llm::http::transport_error;
+use crate::llm::{LlmError, Provider};
 use crate::observe::RequestFacts;
 
 /// One handler for both endpoints: the upstream path is the request's, without `/v1`.
@@ -94,6 +94,17 @@ async fn run(
         }
     };
     let route = state.registry.resolve(requested.as_deref())?;
+    if route.provider.openai_base.is_empty() {
+        // Anthropic's API (and a provider built around an in-process model) has no such endpoint.
+        return Err(ApiError::invalid_request(
+            format!(
+                "Provider '{}' has no OpenAI-compatible {path} endpoint.",
+                route.provider.name()
+            ),
+            Some("model"),
+            "unsupported_endpoint",
+        ));
+    }
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
@@ -125,24 +136,48 @@ async fn run(
         }
     };
     facts.first_token();
+    Ok(relay(upstream, provider, limit_headers, facts, |_| {}))
+}
+
+/// The upstream's answer as the client's: status, content type and bytes untouched, plus
+/// `x-adk-provider` and the rate-limit headers. `observe` sees each piece of the body as it
+/// passes and `None` at its clean end (to read usage without holding anything up). A transport
+/// failure or an idle gap longer than `idle_timeout_secs` aborts the response: the client sees a
+/// cut, never a fake ending.
+pub fn relay(
+    upstream: reqwest::Response,
+    provider: &Provider,
+    limit_headers: Vec<(HeaderName, HeaderValue)>,
+    facts: &RequestFacts,
+    mut observe: impl FnMut(Option<&[u8]>) + Send + 'static,
+) -> Response {
     let status = upstream.status();
     let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
     let provider_name = provider.name().to_string();
     let idle = provider.config.idle_timeout();
+    let facts = facts.clone();
     let mut upstream_body = upstream.bytes_stream();
-    // Bytes go through untouched; a transport failure or an idle gap longer than
-    // `idle_timeout_secs` aborts the response (the client sees a cut, never a fake ending).
     let stream_body = async_stream::stream! {
         loop {
             match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut upstream_body)).await {
-                Ok(Some(Ok(bytes))) => yield Ok(bytes),
+                Ok(Some(Ok(bytes))) => {
+                    observe(Some(&bytes));
+                    yield Ok(bytes);
+                }
                 Ok(Some(Err(e))) => {
-                    yield Err(std::io::Error::other(transport_error(&provider_name, &e).to_string()));
+                    let error = transport_error(&provider_name, &e).to_string();
+                    facts.update(|f| f.stream_error = Some(error.clone()));
+                    yield Err(std::io::Error::other(error));
                     return;
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    observe(None);
+                    return;
+                }
                 Err(_) => {
-                    yield Err(std::io::Error::other(format!("provider '{provider_name}' idle for {idle:?}")));
+                    let error = format!("provider '{provider_name}' idle for {idle:?}");
+                    facts.update(|f| f.stream_error = Some(error.clone()));
+                    yield Err(std::io::Error::other(error));
                     return;
                 }
             }
@@ -160,5 +195,5 @@ async fn run(
     for (name, value) in limit_headers {
         out.insert(name, value);
     }
-    Ok(response)
+    response
 }

@@ -23,6 +23,8 @@ pub enum ProviderKind {
     Openai,
     /// Ollama's native `/api/chat`.
     Ollama,
+    /// Anthropic's Messages API (`/v1/messages`, `x-api-key`, `anthropic-version`).
+    Anthropic,
     /// The built-in scripted model: no network, no key (see `llm::mock`).
     Mock,
 }
@@ -72,6 +74,10 @@ pub struct ProviderSettings {
     /// `provider/model` routes tried in order when this provider fails.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// `kind: anthropic`: the answer's `max_tokens` when the client sets none (Anthropic requires
+    /// one; OpenAI-style clients usually leave it out).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u64,
     /// Consecutive failures that open the circuit (0 = never).
     #[serde(default = "default_breaker_failures")]
     pub circuit_breaker_failures: u32,
@@ -80,6 +86,9 @@ pub struct ProviderSettings {
     pub circuit_breaker_cooldown_secs: f64,
 }
 
+fn default_max_tokens() -> u64 {
+    8192
+}
 fn default_retry_backoff_ms() -> u64 {
     250
 }
@@ -103,7 +112,7 @@ fn default_response_timeout() -> f64 {
     600.0
 }
 
-settings_enum!(ProviderKind { "openai" => Openai, "ollama" => Ollama, "mock" => Mock });
+settings_enum!(ProviderKind { "openai" => Openai, "ollama" => Ollama, "anthropic" => Anthropic, "mock" => Mock });
 
 /// A provider ready to use: settings with environment applied and the key resolved.
 #[derive(Debug, Clone)]

@@ -9,7 +9,6 @@ use super::resilience;
 use super::usage_estimate;
 use super::{ChunkStream, LlmError, LlmRequest, ProviderRegistry, Route};
 use crate::observe::RequestFacts;
-use crate::observe::metrics;
 use crate::wire::{ChatChunk, ChatCompletion, ChatRequest};
 
 /// A started answer. A stream is only handed out once its first chunk arrived, so every failure
@@ -69,71 +68,21 @@ pub async fn answer(
                     provider.breaker.record_success();
                     return Ok(answer);
                 }
-                Err(error) => {
-                    ::metrics::counter!(metrics::UPSTREAM_ERRORS, "provider" => provider.name().to_string(), "kind" => error_kind(&error))
-                        .increment(1);
-                    if !resilience::is_retryable(&error) {
-                        return Err(error);
-                    }
-                    if provider.breaker.record_failure() {
-                        ::metrics::counter!(metrics::CIRCUIT_OPENED, "provider" => provider.name().to_string()).increment(1);
-                        tracing::warn!(
-                            provider = provider.name(),
-                            "circuit opened after repeated failures"
-                        );
-                    }
-                    let opened = provider.breaker.is_open();
-                    tracing::warn!(provider = provider.name(), attempt, %error, "upstream attempt failed");
-                    // An upstream that names its own wait is believed, up to a point: a long
-                    // wait is better spent on the next fallback.
-                    let asked_wait = upstream_retry_after(&error);
-                    last_error = Some(error);
-                    let wait_too_long = asked_wait.is_some_and(|w| w > MAX_RETRY_AFTER);
-                    if attempt < retries && !opened && !wait_too_long {
-                        ::metrics::counter!(metrics::RETRIES, "provider" => provider.name().to_string()).increment(1);
-                        let base = std::time::Duration::from_millis(
-                            provider.config.settings.retry_backoff_ms,
-                        );
-                        let wait =
-                            resilience::backoff(base, attempt).max(asked_wait.unwrap_or_default());
+                Err(error) => match resilience::after_failure(provider, attempt, &error) {
+                    resilience::Next::GiveUp => return Err(error),
+                    resilience::Next::RetryAfter(wait) => {
+                        last_error = Some(error);
                         tokio::time::sleep(wait).await;
-                    } else {
+                    }
+                    resilience::Next::NextCandidate => {
+                        last_error = Some(error);
                         break;
                     }
-                }
+                },
             }
         }
     }
     Err(last_error.unwrap_or(LlmError::NoProvider))
-}
-
-/// Longest upstream `Retry-After` the proxy waits out before retrying the same provider.
-const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn upstream_retry_after(error: &LlmError) -> Option<std::time::Duration> {
-    match error {
-        LlmError::Upstream {
-            retry_after: Some(value),
-            ..
-        } => value
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(std::time::Duration::from_secs_f64),
-        _ => None,
-    }
-}
-
-fn error_kind(error: &LlmError) -> String {
-    match error {
-        LlmError::Upstream { status, .. } => format!("http_{status}"),
-        LlmError::Unreachable(_) => "unreachable".into(),
-        LlmError::Timeout(_) => "timeout".into(),
-        LlmError::Protocol(_) => "protocol".into(),
-        LlmError::InStream(_) => "in_stream".into(),
-        LlmError::NoProvider => "no_provider".into(),
-    }
 }
 
 /// The request with `model` as its model: the shared one when it already is.

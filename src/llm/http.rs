@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::LlmError;
-use crate::config::ResolvedProvider;
+use crate::config::{ProviderKind, ResolvedProvider};
 
 /// Upstream error bodies are read up to this size; the rest is not worth a client's screen.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -31,15 +31,28 @@ impl UpstreamClient {
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
             headers.insert(name, value);
         }
+        let anthropic = provider.settings.kind == ProviderKind::Anthropic;
+        if anthropic && !headers.contains_key("anthropic-version") {
+            headers.insert(
+                "anthropic-version",
+                HeaderValue::from_static(super::anthropic::API_VERSION),
+            );
+        }
         if let Ok(Some(key)) = &provider.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            // Anthropic takes the bare key in `x-api-key`; everyone else a bearer token.
+            let (name, value) = if anthropic {
+                (HeaderName::from_static("x-api-key"), key.clone())
+            } else {
+                (AUTHORIZATION, format!("Bearer {key}"))
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
                 format!(
                     "the API key of provider '{}' contains invalid characters",
                     provider.name
                 )
             })?;
             value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
             .default_headers(headers)

@@ -6,6 +6,7 @@
 //! `reasoning_content` — are handled inside the adapters and never leak upward.
 
 pub mod aliases;
+pub mod anthropic;
 pub mod call;
 pub mod error;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod resilience;
 pub mod sse;
 pub mod tool_call_fragments;
+pub mod turn_memory;
 pub mod usage_estimate;
 
 use std::future::Future;

@@ -1,68 +1,35 @@
 //! DeepSeek's thinking mode wants its own earlier `reasoning_content` back in every assistant
 //! turn that made tool calls; chat UIs never send it, and DeepSeek then rejects the follow-up.
-//! The proxy remembers that reasoning by tool-call id when it streams past and puts it back.
-//!
-//! The memory is bounded (oldest entries go first) so a long-running proxy cannot grow without
-//! limit; a forgotten entry only means the follow-up goes upstream as the client sent it.
+//! The proxy remembers that reasoning by tool-call id when it streams past ([`TurnMemory`]) and
+//! puts it back.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::turn_memory::TurnMemory;
 use crate::wire::Message;
 
 pub struct ReasoningMemory {
-    inner: Mutex<Inner>,
-    capacity: usize,
-}
-
-#[derive(Default)]
-struct Inner {
-    by_call_id: HashMap<String, Arc<str>>,
-    order: VecDeque<String>,
+    turns: TurnMemory<Arc<str>>,
 }
 
 impl ReasoningMemory {
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
-            capacity: capacity.max(1),
+            turns: TurnMemory::new(capacity),
         }
     }
 
     /// Records `reasoning` for each tool-call id of one assistant turn.
     pub fn remember(&self, call_ids: &[String], reasoning: &str) {
-        if call_ids.is_empty() || reasoning.is_empty() {
-            return;
-        }
-        let reasoning: Arc<str> = Arc::from(reasoning);
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for id in call_ids {
-            if inner
-                .by_call_id
-                .insert(id.clone(), reasoning.clone())
-                .is_none()
-            {
-                inner.order.push_back(id.clone());
-            }
-        }
-        while inner.order.len() > self.capacity {
-            if let Some(old) = inner.order.pop_front() {
-                inner.by_call_id.remove(&old);
-            }
+        if !reasoning.is_empty() {
+            self.turns.remember(call_ids, Arc::from(reasoning));
         }
     }
 
     pub fn recall(&self, call_id: &str) -> Option<Arc<str>> {
-        let inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.by_call_id.get(call_id).cloned()
+        self.turns.recall(call_id)
     }
 
     /// Puts remembered reasoning into assistant messages that carry tool calls but no

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Llm;
+use super::anthropic::Anthropic;
 use super::http::UpstreamClient;
 use super::mock::MockLlm;
 use super::ollama::Ollama;
@@ -39,6 +40,10 @@ impl Provider {
             ProviderKind::Ollama => (
                 Arc::new(Ollama::new(&config, http.clone())?),
                 format!("{}/v1", config.base_url),
+            ),
+            ProviderKind::Anthropic => (
+                Arc::new(Anthropic::new(&config, http.clone())?),
+                String::new(),
             ),
             ProviderKind::Mock => (Arc::new(MockLlm::conversational()), String::new()),
         };

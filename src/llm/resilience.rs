@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::llm::LlmError;
+use crate::llm::{LlmError, Provider};
+use crate::observe::metrics;
 
 /// Connect errors, timeouts, protocol breaks, 408 (timeout), 409 (conflict), 429 (rate limit)
 /// and 5xx may succeed on another try; other 4xx are the request's fault and would fail again.
@@ -19,6 +20,76 @@ pub fn is_retryable(error: &LlmError) -> bool {
         LlmError::Unreachable(_) | LlmError::Timeout(_) | LlmError::Protocol(_) => true,
         // An error the upstream reported itself (content policy, context length) would repeat.
         LlmError::InStream(_) | LlmError::NoProvider => false,
+    }
+}
+
+/// What to do after a failed attempt on `provider`.
+pub enum Next {
+    /// The request itself is at fault: another try or provider would refuse it too.
+    GiveUp,
+    /// Try the same provider again after this wait.
+    RetryAfter(Duration),
+    /// Move on to the next candidate (retries spent, circuit opened, or a wait too long).
+    NextCandidate,
+}
+
+/// Records a failed attempt (metrics, breaker, log) and decides what comes next: the one rule
+/// that every path calling a provider (translated answers, Messages passed through) follows.
+pub fn after_failure(provider: &Provider, attempt: u32, error: &LlmError) -> Next {
+    ::metrics::counter!(metrics::UPSTREAM_ERRORS, "provider" => provider.name().to_string(), "kind" => error_kind(error))
+        .increment(1);
+    if !is_retryable(error) {
+        return Next::GiveUp;
+    }
+    if provider.breaker.record_failure() {
+        ::metrics::counter!(metrics::CIRCUIT_OPENED, "provider" => provider.name().to_string())
+            .increment(1);
+        tracing::warn!(
+            provider = provider.name(),
+            "circuit opened after repeated failures"
+        );
+    }
+    tracing::warn!(provider = provider.name(), attempt, %error, "upstream attempt failed");
+    // An upstream that names its own wait is believed, up to a point: a long wait is better spent
+    // on the next fallback.
+    let asked_wait = upstream_retry_after(error);
+    let wait_too_long = asked_wait.is_some_and(|w| w > MAX_RETRY_AFTER);
+    if attempt < provider.config.settings.retries && !provider.breaker.is_open() && !wait_too_long {
+        ::metrics::counter!(metrics::RETRIES, "provider" => provider.name().to_string())
+            .increment(1);
+        let base = Duration::from_millis(provider.config.settings.retry_backoff_ms);
+        Next::RetryAfter(backoff(base, attempt).max(asked_wait.unwrap_or_default()))
+    } else {
+        Next::NextCandidate
+    }
+}
+
+/// Longest upstream `Retry-After` the proxy waits out before retrying the same provider.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+fn upstream_retry_after(error: &LlmError) -> Option<Duration> {
+    match error {
+        LlmError::Upstream {
+            retry_after: Some(value),
+            ..
+        } => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+        _ => None,
+    }
+}
+
+fn error_kind(error: &LlmError) -> String {
+    match error {
+        LlmError::Upstream { status, .. } => format!("http_{status}"),
+        LlmError::Unreachable(_) => "unreachable".into(),
+        LlmError::Timeout(_) => "timeout".into(),
+        LlmError::Protocol(_) => "protocol".into(),
+        LlmError::InStream(_) => "in_stream".into(),
+        LlmError::NoProvider => "no_provider".into(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod anthropic_upstream;
 pub mod dialect_upstream;
 pub mod fake_upstream;
 
@@ -12,6 +13,8 @@ use adk_llm_proxy::api::AppState;
 use adk_llm_proxy::config::{Config, Overrides, parse_settings};
 use adk_llm_proxy::server::serve_until;
 
+#[allow(unused_imports)]
+pub use anthropic_upstream::*;
 #[allow(unused_imports)]
 pub use dialect_upstream::*;
 #[allow(unused_imports)]
