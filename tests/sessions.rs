@@ -222,10 +222,57 @@ async fn concurrent_writers_keep_each_others_keys(store: &dyn SessionService) {
     assert_eq!(loaded.events.len(), 3);
 }
 
+/// Listing: newest first across apps and users, with event and turn counts, bounded by
+/// `limit`, and a deleted session gone from it.
+async fn lists_sessions_newest_first(store: &dyn SessionService) {
+    let mut old = store
+        .create_session("planner", "ann", Some("old"), Map::new())
+        .await
+        .expect("create");
+    store
+        .append_event(&mut old, event_with_delta("user", "hi", json!({})))
+        .await
+        .expect("append");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let mut new = store
+        .create_session("router", "bob", Some("new"), Map::new())
+        .await
+        .expect("create");
+    for (author, text) in [
+        ("user", "one"),
+        ("router", "a"),
+        ("user", "two"),
+        ("writer", "b"),
+    ] {
+        store
+            .append_event(&mut new, event_with_delta(author, text, json!({})))
+            .await
+            .expect("append");
+    }
+    let listed = store.list_sessions(10).await.expect("list");
+    let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["new", "old"]);
+    assert_eq!(
+        (listed[0].app_name.as_str(), listed[0].user_id.as_str()),
+        ("router", "bob")
+    );
+    assert_eq!((listed[0].events, listed[0].turns), (4, 2));
+    assert_eq!((listed[1].events, listed[1].turns), (1, 1));
+    assert!(listed[0].last_update_time >= listed[1].last_update_time);
+    assert_eq!(store.list_sessions(1).await.expect("list").len(), 1);
+    store
+        .delete_session("router", "bob", "new")
+        .await
+        .expect("delete");
+    let listed = store.list_sessions(10).await.expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+}
+
 #[tokio::test]
 async fn in_memory_store_follows_adk_rules() {
     scopes_and_events(&InMemorySessionService::default()).await;
     concurrent_writers_keep_each_others_keys(&InMemorySessionService::default()).await;
+    lists_sessions_newest_first(&InMemorySessionService::default()).await;
 }
 
 #[tokio::test]
@@ -235,6 +282,8 @@ async fn sqlite_store_follows_adk_rules() {
     let store = SqliteSessionService::open(&dir.join("sessions.db")).expect("open");
     scopes_and_events(&store).await;
     concurrent_writers_keep_each_others_keys(&store).await;
+    let listing = SqliteSessionService::open(&dir.join("listing.db")).expect("open");
+    lists_sessions_newest_first(&listing).await;
 }
 
 #[tokio::test]
@@ -298,6 +347,14 @@ async fn redis_store_follows_adk_rules() {
         .expect("connect");
     scopes_and_events(&store).await;
     concurrent_writers_keep_each_others_keys(&store).await;
+    let listing = adk_llm_proxy::session::redis::RedisSessionService::connect(
+        &url,
+        &format!("{prefix}-listing"),
+        3600,
+    )
+    .await
+    .expect("connect");
+    lists_sessions_newest_first(&listing).await;
 }
 
 /// M4: the memory store is bounded by bytes as well as by count: sessions carrying megabytes

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
-use super::{Session, SessionError, SessionFuture, SessionService, state};
+use super::{Session, SessionError, SessionFuture, SessionService, SessionSummary, state};
 use crate::event::Event;
 
 pub struct InMemorySessionService {
@@ -263,6 +263,25 @@ impl SessionService for InMemorySessionService {
             }
         };
         Box::pin(std::future::ready(result))
+    }
+
+    fn list_sessions(&self, limit: usize) -> SessionFuture<'_, Vec<SessionSummary>> {
+        let stores = self.lock();
+        let mut sessions: Vec<&Session> = stores.sessions.values().collect();
+        sessions.sort_by(|a, b| b.last_update_time.total_cmp(&a.last_update_time));
+        let listed = sessions
+            .into_iter()
+            .take(limit)
+            .map(|s| SessionSummary {
+                app_name: s.app_name.clone(),
+                user_id: s.user_id.clone(),
+                id: s.id.clone(),
+                last_update_time: s.last_update_time,
+                events: s.events.len(),
+                turns: s.events.iter().filter(|e| super::is_user_turn(e)).count(),
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(listed)))
     }
 
     fn delete_session<'a>(

@@ -81,6 +81,19 @@ impl Session {
     }
 }
 
+/// One session in a listing: whose, when last updated, how many events and user turns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionSummary {
+    pub app_name: String,
+    pub user_id: String,
+    pub id: String,
+    pub last_update_time: f64,
+    /// Events the store holds (the memory and Redis stores keep the newest `EVENTS_KEPT`).
+    pub events: usize,
+    /// The user's messages recorded (one per turn that brought new input).
+    pub turns: usize,
+}
+
 /// A session store failure, by what a caller may do about it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
@@ -144,4 +157,13 @@ pub trait SessionService: Send + Sync {
         user_id: &'a str,
         id: &'a str,
     ) -> SessionFuture<'a, ()>;
+
+    /// The most recently updated sessions of every app and user, newest first, at most `limit`:
+    /// for people looking at what the agents did (the console), never for serving a turn.
+    fn list_sessions(&self, limit: usize) -> SessionFuture<'_, Vec<SessionSummary>>;
+}
+
+/// Whether an event is a user's turn (what [`SessionSummary::turns`] counts).
+pub fn is_user_turn(event: &Event) -> bool {
+    event.author == "user"
 }

@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use serde_json::{Map, Value};
 
 use super::memory::EVENTS_KEPT;
-use super::{Session, SessionError, SessionFuture, SessionService, state};
+use super::{Session, SessionError, SessionFuture, SessionService, SessionSummary, state};
 use crate::event::Event;
 
 pub struct RedisSessionService {
@@ -39,6 +39,20 @@ impl RedisSessionService {
             app.len(),
             user.len()
         )
+    }
+
+    /// The listing index: a sorted set of sessions by last update, and a hash of their turn
+    /// counts, both keyed by [`Self::index_member`]. Entries of sessions that expired are dropped
+    /// when the index is read.
+    fn index_keys(&self) -> (String, String) {
+        (
+            format!("{}:sessions_by_time", self.prefix),
+            format!("{}:session_turns", self.prefix),
+        )
+    }
+
+    fn index_member(app: &str, user: &str, id: &str) -> String {
+        serde_json::json!([app, user, id]).to_string()
     }
 
     fn user_key(&self, app: &str, user: &str) -> String {
@@ -160,6 +174,12 @@ impl SessionService for RedisSessionService {
                 .ignore();
             Self::apply_delta(&mut pipe, &self.user_key(app_name, user_id), &split.user);
             Self::apply_delta(&mut pipe, &self.app_key(app_name), &split.app);
+            let (by_time, _) = self.index_keys();
+            pipe.cmd("ZADD")
+                .arg(&by_time)
+                .arg(now)
+                .arg(Self::index_member(app_name, user_id, &id))
+                .ignore();
             let () = pipe.query_async(&mut con).await.map_err(redis_error)?;
             self.load(app_name, user_id, &id, usize::MAX)
                 .await?
@@ -228,6 +248,16 @@ impl SessionService for RedisSessionService {
             for key in [&events, &state_key] {
                 pipe.cmd("EXPIRE").arg(key).arg(self.ttl_secs).ignore();
             }
+            let (by_time, turns) = self.index_keys();
+            let member = Self::index_member(app, user, id);
+            pipe.cmd("ZADD")
+                .arg(&by_time)
+                .arg(session.last_update_time)
+                .arg(&member)
+                .ignore();
+            if super::is_user_turn(&stored) {
+                pipe.cmd("HINCRBY").arg(&turns).arg(&member).arg(1).ignore();
+            }
             let () = pipe.query_async(&mut con).await.map_err(redis_error)?;
             Ok(())
         })
@@ -241,14 +271,81 @@ impl SessionService for RedisSessionService {
     ) -> SessionFuture<'a, ()> {
         Box::pin(async move {
             let mut con = self.connection.clone();
-            let () = redis::cmd("DEL")
+            let (by_time, turns) = self.index_keys();
+            let member = Self::index_member(app_name, user_id, id);
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            pipe.cmd("DEL")
                 .arg(self.session_key(app_name, user_id, id, "meta"))
                 .arg(self.session_key(app_name, user_id, id, "state"))
                 .arg(self.session_key(app_name, user_id, id, "events"))
+                .ignore();
+            pipe.cmd("ZREM").arg(&by_time).arg(&member).ignore();
+            pipe.cmd("HDEL").arg(&turns).arg(&member).ignore();
+            let () = pipe.query_async(&mut con).await.map_err(redis_error)?;
+            Ok(())
+        })
+    }
+
+    fn list_sessions(&self, limit: usize) -> SessionFuture<'_, Vec<SessionSummary>> {
+        Box::pin(async move {
+            let mut con = self.connection.clone();
+            let (by_time, turns) = self.index_keys();
+            // Sessions not updated within the TTL have expired: their index entries go.
+            let cutoff = crate::event::now_secs() - self.ttl_secs as f64;
+            let expired: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(&by_time)
+                .arg("-inf")
+                .arg(cutoff)
                 .query_async(&mut con)
                 .await
                 .map_err(redis_error)?;
-            Ok(())
+            if !expired.is_empty() {
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZREM").arg(&by_time).arg(&expired).ignore();
+                pipe.cmd("HDEL").arg(&turns).arg(&expired).ignore();
+                let () = pipe.query_async(&mut con).await.map_err(redis_error)?;
+            }
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            let newest: Vec<(String, f64)> = redis::cmd("ZREVRANGE")
+                .arg(&by_time)
+                .arg(0)
+                .arg(limit.saturating_sub(1))
+                .arg("WITHSCORES")
+                .query_async(&mut con)
+                .await
+                .map_err(redis_error)?;
+            let mut listed = Vec::with_capacity(newest.len());
+            let mut pipe = redis::pipe();
+            let mut names = Vec::with_capacity(newest.len());
+            for (member, time) in newest {
+                let Ok((app, user, id)) = serde_json::from_str::<(String, String, String)>(&member)
+                else {
+                    continue;
+                };
+                pipe.cmd("LLEN")
+                    .arg(self.session_key(&app, &user, &id, "events"));
+                pipe.cmd("HGET").arg(&turns).arg(&member);
+                names.push((app, user, id, time));
+            }
+            if names.is_empty() {
+                return Ok(listed);
+            }
+            let counts: Vec<Option<usize>> =
+                pipe.query_async(&mut con).await.map_err(redis_error)?;
+            for (i, (app_name, user_id, id, last_update_time)) in names.into_iter().enumerate() {
+                listed.push(SessionSummary {
+                    app_name,
+                    user_id,
+                    id,
+                    last_update_time,
+                    events: counts.get(2 * i).copied().flatten().unwrap_or(0),
+                    turns: counts.get(2 * i + 1).copied().flatten().unwrap_or(0),
+                });
+            }
+            Ok(listed)
         })
     }
 }

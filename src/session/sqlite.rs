@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
-use super::{Session, SessionError, SessionFuture, SessionService, state};
+use super::{Session, SessionError, SessionFuture, SessionService, SessionSummary, state};
 use crate::event::Event;
 
 pub struct SqliteSessionService {
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     app_name TEXT NOT NULL, user_id TEXT NOT NULL, id TEXT NOT NULL,
     state TEXT NOT NULL, update_time REAL NOT NULL,
     PRIMARY KEY (app_name, user_id, id));
+CREATE INDEX IF NOT EXISTS sessions_by_time ON sessions (update_time);
 CREATE TABLE IF NOT EXISTS events (
     app_name TEXT NOT NULL, user_id TEXT NOT NULL, session_id TEXT NOT NULL,
     seq INTEGER NOT NULL, event TEXT NOT NULL,
@@ -294,6 +295,36 @@ impl SessionService for SqliteSessionService {
             .map_err(db_error)?;
             save_scopes(&tx, &app, &user, &user_delta, &app_delta)?;
             tx.commit().map_err(db_error)
+        })
+    }
+
+    fn list_sessions(&self, limit: usize) -> SessionFuture<'_, Vec<SessionSummary>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT s.app_name, s.user_id, s.id, s.update_time,
+                            (SELECT COUNT(*) FROM events e
+                              WHERE e.app_name = s.app_name AND e.user_id = s.user_id AND e.session_id = s.id),
+                            (SELECT COUNT(*) FROM events e
+                              WHERE e.app_name = s.app_name AND e.user_id = s.user_id AND e.session_id = s.id
+                                AND json_extract(e.event, '$.author') = 'user')
+                       FROM sessions s ORDER BY s.update_time DESC LIMIT ?1",
+                )
+                .map_err(db_error)?;
+            let rows = statement
+                .query_map(params![limit], |row| {
+                    Ok(SessionSummary {
+                        app_name: row.get(0)?,
+                        user_id: row.get(1)?,
+                        id: row.get(2)?,
+                        last_update_time: row.get(3)?,
+                        events: row.get::<_, i64>(4)? as usize,
+                        turns: row.get::<_, i64>(5)? as usize,
+                    })
+                })
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
         })
     }
 
