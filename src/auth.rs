@@ -35,6 +35,8 @@ pub struct KeySettings {
     pub max_concurrent: Option<u64>,
     /// Allowed models/agents as globs (`*`, `?`); default all.
     pub models: Option<Vec<String>>,
+    /// May open the console (`/console`), which shows every session's conversation.
+    pub console: bool,
 }
 
 /// A problem in `auth.keys`, with the field it is in; the config module adds the file.
@@ -53,6 +55,8 @@ pub struct ClientKey {
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u64>,
     pub models: Vec<String>,
+    /// May open the console.
+    pub console: bool,
 }
 
 impl ClientKey {
@@ -115,6 +119,7 @@ impl KeyStore {
                 tpm: key.tpm,
                 max_concurrent: key.max_concurrent,
                 models: key.models.clone().unwrap_or_else(|| vec!["*".to_string()]),
+                console: key.console,
             };
             if by_digest.insert(digest, client).is_some() {
                 return Err(KeyError {
@@ -128,6 +133,11 @@ impl KeyStore {
 
     pub fn is_empty(&self) -> bool {
         self.by_digest.is_empty()
+    }
+
+    /// The key named `name` (a console login remembers the name, never the key).
+    pub fn by_name(&self, name: &str) -> Option<&ClientKey> {
+        self.by_digest.values().find(|k| k.name == name)
     }
 
     /// The key presented as `Authorization: Bearer <key>`, if it is one of ours.

@@ -141,13 +141,15 @@ fn spawn_reload_on_sighup(state: AppState, cli: Cli) {
                 .and_then(|fresh| state.reload(fresh).map_err(|e| e.to_string()));
             match reloaded {
                 Ok(counts) => {
+                    state.note_reload(None);
                     let file = cli.config.display();
                     tracing::info!(keys = counts.keys, "reloaded {file} on SIGHUP");
                     tracing::info!("reloaded the pipeline stages on SIGHUP");
                     tracing::info!(agents = counts.agents, "reloaded agents on SIGHUP");
                 }
                 Err(error) => {
-                    tracing::error!(%error, "reload on SIGHUP failed; keeping the running configuration")
+                    tracing::error!(%error, "reload on SIGHUP failed; keeping the running configuration");
+                    state.note_reload(Some(error));
                 }
             }
         }

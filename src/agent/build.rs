@@ -28,6 +28,7 @@ impl Default for AgentSet {
             default_agent: None,
             callbacks: Vec::new(),
             pipelines: HashMap::new(),
+            outlines: HashMap::new(),
             builtin_default: Arc::new(LlmAgent::transparent(BUILTIN_DEFAULT)),
         }
     }
@@ -167,10 +168,16 @@ impl AgentSet {
                 },
             );
         }
+        let outlines = tree
+            .agents
+            .iter()
+            .map(|(name, loaded)| (name.clone(), super::outline::AgentOutline::of(loaded)))
+            .collect();
         Ok(Self {
             nodes,
             roots: tree.roots,
             pipelines,
+            outlines,
             ..Self::default()
         })
     }

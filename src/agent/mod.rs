@@ -14,6 +14,7 @@ pub mod generate_config;
 pub mod history;
 pub mod instruction;
 pub mod llm_agent;
+pub mod outline;
 pub mod replay;
 pub mod resume;
 pub mod set;

@@ -40,6 +40,8 @@ pub struct AgentSet {
     pub(super) pipelines: HashMap<String, crate::pipeline::Pipeline>,
     /// The built-in transparent agent, run through the runtime when callbacks must see it.
     pub(super) builtin_default: Arc<dyn Agent>,
+    /// Each agent as its file describes it, for the console.
+    pub(super) outlines: HashMap<String, super::outline::AgentOutline>,
 }
 
 impl AgentSet {
@@ -98,6 +100,16 @@ impl AgentSet {
             let node = self.nodes.get(name)?;
             Some((name.as_str(), node.agent.description()))
         })
+    }
+
+    /// The agent as its file describes it (kind, model, tools, sub-agents, instruction source).
+    pub fn outline(&self, name: &str) -> Option<&super::outline::AgentOutline> {
+        self.outlines.get(name)
+    }
+
+    /// Top-level agents' names, in name order.
+    pub fn roots(&self) -> &[String] {
+        &self.roots
     }
 
     pub fn is_top_level(&self, name: &str) -> bool {

@@ -125,7 +125,10 @@ pub async fn run(
         &root,
         client_key.map(|k| k.name.as_str()),
     )?;
-    facts.update(|f| f.session_id = Some(session.id.clone()));
+    facts.update(|f| {
+        f.session_id = Some(session.id.clone());
+        f.session_user = Some(session.user.clone());
+    });
     dialect.set_session(&session.id);
     let mut extra_headers = admit(state, facts, client_key).await?;
     if let Ok(value) = HeaderValue::from_str(&session.id) {

@@ -67,6 +67,12 @@ pub struct AppState {
     pipelines: Arc<RwLock<Arc<Pipelines>>>,
     /// The providers' model lists, reused briefly (`models::ProviderLists`).
     pub provider_lists: Arc<models::ProviderLists>,
+    /// Finished requests and stored events, for the console while someone watches.
+    pub live: Arc<crate::console::live::LiveFeed>,
+    /// The console's browser logins.
+    pub console_logins: Arc<crate::console::access::Logins>,
+    /// Why the last SIGHUP reload failed (seconds since the epoch, message), shown in the console.
+    reload_error: Arc<RwLock<Option<(f64, String)>>>,
 }
 
 impl AppState {
@@ -146,6 +152,10 @@ impl AppState {
         };
         let config_body_memory = config.server.max_body_memory_bytes;
         let registry = Arc::new(registry);
+        let live = Arc::new(crate::console::live::LiveFeed::default());
+        let sessions: Arc<dyn SessionService> = Arc::new(
+            crate::console::watched_sessions::WatchedSessions::new(sessions, live.clone()),
+        );
         let runner = Arc::new(Runner {
             sessions,
             registry: registry.clone(),
@@ -158,6 +168,9 @@ impl AppState {
             runner,
             pipelines: Arc::new(RwLock::new(Arc::new(pipelines))),
             provider_lists: Arc::default(),
+            live,
+            console_logins: Arc::default(),
+            reload_error: Arc::default(),
             keys: Arc::new(RwLock::new(keys)),
             config: Arc::new(config),
             registry,
@@ -172,6 +185,19 @@ impl AppState {
     /// directories the server started with; providers need a restart). All or nothing: when any
     /// part fails to build, the running configuration stays whole. Running requests finish with
     /// what they started with.
+    /// Records how the last reload went: its error, or none after a success.
+    pub fn note_reload(&self, error: Option<String>) {
+        let mut last = self.reload_error.write().unwrap_or_else(|p| p.into_inner());
+        *last = error.map(|e| (crate::event::now_secs(), e));
+    }
+
+    /// The last reload's error, as `{time, error}`.
+    pub fn last_reload_error(&self) -> Option<serde_json::Value> {
+        let last = self.reload_error.read().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .map(|(time, error)| serde_json::json!({"time": time, "error": error}))
+    }
+
     pub fn reload(&self, mut fresh: Config) -> Result<Reloaded, LoadError> {
         fresh.agents = self.config.agents.clone();
         let next = Reloadable::build(&fresh, &self.registry)?;
@@ -305,7 +331,30 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_key::require_key,
-        ))
+        ));
+    let app = guarded(app, &state)
+        .layer(axum::middleware::from_fn(error_dialect::in_client_dialect))
+        .layer(axum::middleware::from_fn_with_state(
+            state.live.clone(),
+            request_log::log_requests,
+        ));
+    let origins = &state.config.server.cors_allow_origins;
+    let app = if origins.is_empty() {
+        app
+    } else {
+        app.layer(cors(origins))
+    };
+    // The console has its own access rules and no CORS; requests it makes are logged like any.
+    let console = guarded(crate::console::routes(&state), &state).layer(
+        axum::middleware::from_fn_with_state(state.live.clone(), request_log::log_requests),
+    );
+    console.merge(app).with_state(state)
+}
+
+/// The layers every route shares inside the log: the browser guard (content type, foreign
+/// origins and hosts without keys) and draining on shutdown.
+fn guarded(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+    routes
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             browser_guard::guard,
@@ -314,15 +363,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             drain::drain,
         ))
-        .layer(axum::middleware::from_fn(error_dialect::in_client_dialect))
-        .layer(axum::middleware::from_fn(request_log::log_requests));
-    let origins = &state.config.server.cors_allow_origins;
-    let app = if origins.is_empty() {
-        app
-    } else {
-        app.layer(cors(origins))
-    };
-    app.with_state(state)
 }
 
 /// What connections beyond `server.max_connections` get: health, readiness and metrics, and a

@@ -4,21 +4,28 @@
 //! Handlers and the layers below record what they learn through [`RequestFacts`], found in the
 //! request extensions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::console::live::{LiveFeed, RequestRecord};
 use crate::observe::facts::{Facts, RequestFacts};
 use crate::observe::{labels, metrics};
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// Middleware: request id, [`RequestFacts`], and the log line + metrics when the body is done.
-pub async fn log_requests(mut request: Request, next: Next) -> Response {
+/// Middleware: request id, [`RequestFacts`], and the log line + metrics when the body is done
+/// (and a record for the console's Live view while someone watches it).
+pub async fn log_requests(
+    State(live): State<Arc<LiveFeed>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let facts = RequestFacts::detached();
     let request_id = request
         .headers()
@@ -43,6 +50,7 @@ pub async fn log_requests(mut request: Request, next: Next) -> Response {
     }
     let guard = LogOnDrop {
         facts,
+        live,
         method,
         path,
         status,
@@ -106,6 +114,7 @@ impl http_body::Body for LoggedBody {
 
 struct LogOnDrop {
     facts: RequestFacts,
+    live: Arc<LiveFeed>,
     method: String,
     path: String,
     status: u16,
@@ -154,6 +163,32 @@ impl LogOnDrop {
             "request"
         );
         record_metrics(facts, &self.path, self.status, latency, outcome);
+        // Model calls only: the console's own requests would drown them.
+        if self.live.watching_requests() && (facts.model.is_some() || facts.agent.is_some()) {
+            self.live.publish_request(RequestRecord {
+                time: started_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+                request_id: facts.request_id.clone(),
+                method: self.method.clone(),
+                path: self.path.clone(),
+                status: self.status,
+                key: facts.key_name.clone(),
+                model: facts.model.clone(),
+                agent: facts.agent.clone(),
+                provider: facts.provider.clone(),
+                session_id: facts.session_id.clone(),
+                session_user: facts.session_user.clone(),
+                stream: facts.stream,
+                ttft_ms: facts.time_to_first_token.map(|d| d.as_secs_f64() * 1000.0),
+                duration_ms: latency.as_secs_f64() * 1000.0,
+                prompt_tokens: facts.usage.as_ref().map(|u| u.prompt_tokens),
+                completion_tokens: facts.usage.as_ref().map(|u| u.completion_tokens),
+                cache: facts.cache,
+                outcome,
+                error: facts.stream_error.clone(),
+            });
+        }
         #[cfg(feature = "otel")]
         export_span(facts, started_at, self.status);
         #[cfg(not(feature = "otel"))]

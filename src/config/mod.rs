@@ -8,6 +8,7 @@
 mod names;
 pub mod agents;
 pub mod backends;
+pub mod console;
 pub mod error;
 pub mod providers;
 pub mod server;
@@ -24,6 +25,7 @@ pub use agents::{
     SessionSettings, SessionStore, TaskMode,
 };
 pub use backends::{Backend, CacheSettings, CacheWhen, LimitSettings, RedisSettings};
+pub use console::ConsoleSettings;
 pub use error::ConfigError;
 pub use providers::{Defaults, ProviderKind, ProviderSettings, ResolvedProvider};
 pub use server::{LogFormat, ServerSettings};
@@ -57,6 +59,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     #[serde(default)]
     pub reasoning: ReasoningSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// Pre- and post-processing for every request.
     #[serde(default)]
     pub pipeline: crate::pipeline::PipelineConfig,
@@ -95,6 +99,7 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     pub sessions: SessionSettings,
     pub reasoning: ReasoningSettings,
+    pub console: ConsoleSettings,
     pub pipeline: crate::pipeline::PipelineConfig,
     pub models: BTreeMap<String, crate::pipeline::ModelSettings>,
     /// The `models:` entries with a `route:`.
@@ -207,6 +212,7 @@ impl Config {
             runtime: settings.runtime,
             sessions: settings.sessions,
             reasoning: settings.reasoning,
+            console: settings.console,
             pipeline: settings.pipeline,
             models: settings.models,
         })

@@ -28,6 +28,8 @@ pub struct Facts {
     pub task: Option<&'static str>,
     /// The agent session the request continued.
     pub session_id: Option<String>,
+    /// Whose session it is (the store's user id), so the console can open it.
+    pub session_user: Option<String>,
     /// Model calls the agent run made.
     pub llm_calls: Option<u32>,
     pub stream: bool,

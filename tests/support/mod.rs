@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic_upstream;
+pub mod binary_process;
 pub mod dialect_upstream;
 pub mod fake_upstream;
 

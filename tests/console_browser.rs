@@ -1,0 +1,95 @@
+//! The console in a real browser: the proxy binary with the shipped agents, against the scripted
+//! upstream, driven by headless Chromium through playwright-core (tests/browser/console_check.mjs).
+//! Skipped where there is no Chromium or no `npm install` in tests/browser, unless
+//! `REQUIRE_BROWSER=1` (CI) makes that a failure. Screenshots go to `target/console-shots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use support::binary_process::start;
+use support::*;
+use tokio::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing_browser() -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!("no Chromium at {chromium}"));
+    }
+    if !repo()
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        return Some("playwright-core is not installed (npm ci --prefix tests/browser)".into());
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() {
+    if let Some(why) = missing_browser() {
+        assert!(
+            std::env::var("REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "REQUIRE_BROWSER=1 but {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let up = FakeUpstream::start(dialect_upstream).await;
+    let dir = std::env::temp_dir().join(format!("adk-console-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let settings = dir.join("settings.yaml");
+    std::fs::write(&settings, agent_settings(&up.openai_base(), &repo(), "")).expect("settings");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"));
+    command
+        .args(["--config", settings.to_str().expect("path"), "--port", "0"])
+        .env("UP_KEY", "sk-upstream-secret")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let proxy = start(command).await;
+
+    let shots = repo().join("target/console-shots");
+    std::fs::create_dir_all(&shots).expect("shots dir");
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        Command::new("node")
+            .arg(repo().join("tests/browser/console_check.mjs"))
+            .arg(&proxy.base)
+            .arg(&shots)
+            .output(),
+    )
+    .await
+    .expect("the browser check finishes in time")
+    .expect("node runs");
+    let log = proxy.stop().await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "browser check failed:\n{stdout}\n{stderr}\nproxy log:\n{log}"
+    );
+    // The playground's turn is an ordinary request of the proxy, with its log line.
+    assert!(
+        log.contains("path=\"/console/api/chat\"") && log.contains("agent=\"planner\""),
+        "{log}"
+    );
+    for shot in [
+        "console-live",
+        "console-session",
+        "console-agents",
+        "console-playground",
+    ] {
+        assert!(
+            shots.join(format!("{shot}.png")).exists(),
+            "{shot}.png saved"
+        );
+    }
+}
