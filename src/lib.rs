@@ -8,7 +8,6 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
-pub mod console;
 pub mod dialect;
 pub mod error;
 pub mod event;

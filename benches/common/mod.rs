@@ -27,7 +27,10 @@ pub async fn start_proxy_with(upstream_base: &str, extra: &str) -> (tokio::proce
     let log_path = dir.join("proxy.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let level = std::env::var("BENCH_PROXY_LOG").unwrap_or_else(|_| "info".to_string());
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"));
+    // `BENCH_PROXY_BIN` measures another build (e.g. the previous commit's) with this harness.
+    let binary = std::env::var("BENCH_PROXY_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_adk-llm-proxy").to_string());
+    let mut command = tokio::process::Command::new(binary);
     if let Ok(workers) = std::env::var("BENCH_PROXY_WORKERS") {
         command.env("ADK_PROXY__SERVER__WORKER_THREADS", workers);
     }

@@ -9,6 +9,7 @@ pub mod body_budget;
 pub mod browser_guard;
 pub mod caller;
 pub mod chat_completions;
+pub mod console;
 pub mod drain;
 pub mod error_dialect;
 pub mod health;
@@ -68,9 +69,9 @@ pub struct AppState {
     /// The providers' model lists, reused briefly (`models::ProviderLists`).
     pub provider_lists: Arc<models::ProviderLists>,
     /// Finished requests and stored events, for the console while someone watches.
-    pub live: Arc<crate::console::live::LiveFeed>,
+    pub live: Arc<crate::observe::live::LiveFeed>,
     /// The console's browser logins.
-    pub console_logins: Arc<crate::console::access::Logins>,
+    pub console_logins: Arc<console::access::Logins>,
     /// Why the last SIGHUP reload failed (seconds since the epoch, message), shown in the console.
     reload_error: Arc<RwLock<Option<(f64, String)>>>,
 }
@@ -152,9 +153,9 @@ impl AppState {
         };
         let config_body_memory = config.server.max_body_memory_bytes;
         let registry = Arc::new(registry);
-        let live = Arc::new(crate::console::live::LiveFeed::default());
+        let live = Arc::new(crate::observe::live::LiveFeed::default());
         let sessions: Arc<dyn SessionService> = Arc::new(
-            crate::console::watched_sessions::WatchedSessions::new(sessions, live.clone()),
+            crate::observe::watched_sessions::WatchedSessions::new(sessions, live.clone()),
         );
         let runner = Arc::new(Runner {
             sessions,
@@ -345,7 +346,7 @@ pub fn router(state: AppState) -> Router {
         app.layer(cors(origins))
     };
     // The console has its own access rules and no CORS; requests it makes are logged like any.
-    let console = guarded(crate::console::routes(&state), &state).layer(
+    let console = guarded(console::routes(&state), &state).layer(
         axum::middleware::from_fn_with_state(state.live.clone(), request_log::log_requests),
     );
     console.merge(app).with_state(state)

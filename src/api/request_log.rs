@@ -13,8 +13,8 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::console::live::{LiveFeed, RequestRecord};
 use crate::observe::facts::{Facts, RequestFacts};
+use crate::observe::live::{LiveFeed, RequestRecord};
 use crate::observe::{labels, metrics};
 
 const REQUEST_ID: &str = "x-request-id";

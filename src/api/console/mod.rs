@@ -1,16 +1,14 @@
 //! The console: a page served by the binary at `/console` for the people who write and run the
 //! agents — requests live, every session's timeline step by step, the agent trees, and a
 //! playground. HTML, CSS and JavaScript are embedded (`assets/`, no build step, no network), and
-//! the data comes from a small JSON API ([`api`]) that scripts can use too.
+//! the data comes from a small JSON API ([`handlers`]) that scripts can use too.
 //!
-//! It costs a request nothing while nobody watches ([`live`]); who may open it is decided in
+//! It costs a request nothing while nobody watches (`observe::live`); who may open it is decided in
 //! [`access`]. Its routes sit outside the API's CORS layer, and every answer forbids framing and
 //! caching.
 
 pub mod access;
-pub mod api;
-pub mod live;
-pub mod watched_sessions;
+pub mod handlers;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -33,16 +31,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/console/", get(page))
         .route("/console/console.js", get(script))
         .route("/console/console.css", get(style))
-        .route("/console/api/whoami", get(api::whoami))
-        .route("/console/api/login", post(api::login))
-        .route("/console/api/logout", post(api::logout))
-        .route("/console/api/live", get(api::live))
-        .route("/console/api/sessions", get(api::sessions))
-        .route("/console/api/session", get(api::session))
-        .route("/console/api/session/live", get(api::session_live))
-        .route("/console/api/agents", get(api::agents))
-        .route("/console/api/models", get(api::models))
-        .route("/console/api/chat", post(api::chat))
+        .route("/console/api/whoami", get(handlers::whoami))
+        .route("/console/api/login", post(handlers::login))
+        .route("/console/api/logout", post(handlers::logout))
+        .route("/console/api/live", get(handlers::live))
+        .route("/console/api/sessions", get(handlers::sessions))
+        .route("/console/api/session", get(handlers::session))
+        .route("/console/api/session/live", get(handlers::session_live))
+        .route("/console/api/agents", get(handlers::agents))
+        .route("/console/api/models", get(handlers::models))
+        .route("/console/api/chat", post(handlers::chat))
         .layer(axum::middleware::map_response(locked_down))
 }
 
