@@ -81,6 +81,19 @@ impl Lifecycle {
         self.deadline.borrow().is_some()
     }
 
+    /// Resolves as soon as a shutdown begins: for streams that are no work to finish (the
+    /// console's live feeds), so watching does not hold a shutdown up.
+    pub fn draining(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.deadline.subscribe();
+        async move {
+            while rx.borrow_and_update().is_none() {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
     /// Resolves when open streams must end (never, unless a shutdown began).
     pub fn streams_must_end(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.deadline.subscribe();

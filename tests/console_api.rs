@@ -432,3 +432,20 @@ async fn the_agent_tree_and_every_answer_keep_secrets_out() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_watching_page_does_not_hold_a_shutdown_up() {
+    let up = FakeUpstream::start(dialect_upstream).await;
+    let state = build_state(
+        &agent_settings(&up.openai_base(), &repo(), ""),
+        &[("UP_KEY", "sk-upstream-secret")],
+    )
+    .await;
+    let proxy = serve_state(state.clone()).await;
+    let live = get(&proxy, "/console/api/live", None).await;
+    assert_eq!(live.status(), 200);
+    state.lifecycle.begin_shutdown(Duration::from_secs(60));
+    // Streams of answers get the grace period; a live feed ends at once.
+    let ended = tokio::time::timeout(Duration::from_secs(3), live.text()).await;
+    assert!(ended.is_ok(), "the live feed ended when the shutdown began");
+}

@@ -85,15 +85,21 @@ pub async fn logout(
     Ok(response)
 }
 
-/// `text/event-stream` of `items`, with keep-alive comments while nothing happens.
-fn event_stream(items: impl futures_util::Stream<Item = Bytes> + Send + 'static) -> Response {
-    let items = items.map(Ok::<_, Infallible>);
-    let keep_alive = futures_util::stream::unfold((), |()| async {
-        tokio::time::sleep(KEEP_ALIVE).await;
-        Some((Ok(Bytes::from_static(b": keep-alive\n\n")), ()))
+/// `text/event-stream` of `items`, with keep-alive comments while nothing happens; ends when the
+/// items do or a shutdown begins (a watcher is no work to finish).
+fn event_stream(
+    state: &AppState,
+    items: impl futures_util::Stream<Item = Bytes> + Send + 'static,
+) -> Response {
+    let items = Box::pin(items.take_until(state.lifecycle.draining()));
+    let with_keep_alive = futures_util::stream::unfold(items, |mut items| async move {
+        match tokio::time::timeout(KEEP_ALIVE, items.next()).await {
+            Ok(Some(bytes)) => Some((Ok::<_, Infallible>(bytes), items)),
+            Ok(None) => None,
+            Err(_) => Some((Ok(Bytes::from_static(b": keep-alive\n\n")), items)),
+        }
     });
-    let merged = futures_util::stream::select(items, keep_alive);
-    let mut response = Body::from_stream(merged).into_response();
+    let mut response = Body::from_stream(with_keep_alive).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -122,7 +128,7 @@ pub async fn live(_: Viewer, State(state): State<AppState>) -> Response {
         };
         Some((item, receiver))
     });
-    event_stream(records)
+    event_stream(&state, records)
 }
 
 #[derive(Deserialize)]
@@ -229,7 +235,7 @@ pub async fn session_live(
                 }
             }
         });
-    event_stream(events)
+    event_stream(&state, events)
 }
 
 /// Every agent as its file describes it, the top-level ones, and the last reload's error.

@@ -282,6 +282,10 @@ async function showPlayground() {
   let messages = [];
   const reset = () => { sessionId = "console-" + crypto.randomUUID(); messages = []; chat.replaceChildren(); sessionInfo.replaceChildren(); };
   model.addEventListener("change", reset);
+  // Enter sends, Shift+Enter starts a new line (as chat UIs do).
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); input.form.requestSubmit(); }
+  });
   const send = async (event) => {
     event.preventDefault();
     const text = input.value.trim();
@@ -308,14 +312,19 @@ async function showPlayground() {
     await readEvents(response, (chunk) => {
       if (chunk.error) { answer.append(el("span", { class: "error" }, chunk.error.message)); return; }
       const delta = chunk.choices?.[0]?.delta || {};
-      if (delta.reasoning_content) { reasoning.hidden = false; reasoning.append(delta.reasoning_content); }
+      if (delta.reasoning_content) {
+        // The first piece of reasoning often opens with a line break; a bubble does not need it.
+        const piece = reasoning.hidden ? delta.reasoning_content.replace(/^\s+/, "") : delta.reasoning_content;
+        reasoning.hidden = false;
+        reasoning.append(piece);
+      }
       if (delta.content) answer.append(delta.content);
     });
     messages.push({ role: "assistant", content: answer.textContent });
     if (storedUser) {
       const sessions = await api("sessions?" + new URLSearchParams({ q: sessionId, limit: 5 }));
       const mine = sessions.sessions.find((s) => s.id === sessionId);
-      if (mine) sessionInfo.replaceChildren("Session ", el("a", { href: sessionLink(mine.agent, mine.user, mine.id), id: "open-session" }, "open its timeline"), " · " + mine.turns + " turns");
+      if (mine) sessionInfo.replaceChildren("Session ", el("a", { href: sessionLink(mine.agent, mine.user, mine.id), id: "open-session" }, "open its timeline"), " · " + mine.turns + (mine.turns === 1 ? " turn" : " turns"));
     }
   };
   show(el("h2", {}, "Playground"),
