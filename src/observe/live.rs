@@ -1,12 +1,14 @@
 //! What the console's Live view and a session page's running invocation are fed from.
 //!
 //! The proxy serves chat users first: a request must cost nothing extra while nobody watches.
-//! Each feed is a broadcast channel, and a record is only built when the channel has a receiver
-//! (an open Live page or session page) — `receiver_count` is one atomic load. A slow page that
-//! falls behind the channel's buffer skips records (it is told how many) instead of holding
-//! anything up.
+//! Each feed is a broadcast channel, and a record is only built while a page watches (an open
+//! Live page or session page). Whether anyone watches is a counter of our own, one relaxed atomic
+//! load per request: the channel's own `receiver_count` takes the channel's lock, which every
+//! request on every core would then contend for. A slow page that falls behind the channel's
+//! buffer skips records (it is told how many) instead of holding anything up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -52,15 +54,54 @@ pub struct SessionEvent {
 }
 
 pub struct LiveFeed {
-    requests: broadcast::Sender<Arc<RequestRecord>>,
-    events: broadcast::Sender<Arc<SessionEvent>>,
+    requests: Feed<RequestRecord>,
+    events: Feed<SessionEvent>,
+}
+
+/// One broadcast channel and how many watch it.
+struct Feed<T> {
+    sender: broadcast::Sender<Arc<T>>,
+    watchers: Arc<AtomicUsize>,
+}
+
+impl<T> Feed<T> {
+    fn new() -> Self {
+        Self {
+            sender: broadcast::channel(BUFFER).0,
+            watchers: Arc::default(),
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
+    }
+
+    fn watch(&self) -> Watch<T> {
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        Watch {
+            receiver: self.sender.subscribe(),
+            watchers: self.watchers.clone(),
+        }
+    }
+}
+
+/// A page's subscription: counted as a watcher until dropped (the page left).
+pub struct Watch<T> {
+    pub receiver: broadcast::Receiver<Arc<T>>,
+    watchers: Arc<AtomicUsize>,
+}
+
+impl<T> Drop for Watch<T> {
+    fn drop(&mut self) {
+        self.watchers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for LiveFeed {
     fn default() -> Self {
         Self {
-            requests: broadcast::channel(BUFFER).0,
-            events: broadcast::channel(BUFFER).0,
+            requests: Feed::new(),
+            events: Feed::new(),
         }
     }
 }
@@ -68,26 +109,26 @@ impl Default for LiveFeed {
 impl LiveFeed {
     /// Whether anyone watches requests: build a record only then.
     pub fn watching_requests(&self) -> bool {
-        self.requests.receiver_count() > 0
+        self.requests.watched()
     }
 
     pub fn publish_request(&self, record: RequestRecord) {
-        let _ = self.requests.send(Arc::new(record));
+        let _ = self.requests.sender.send(Arc::new(record));
     }
 
-    pub fn subscribe_requests(&self) -> broadcast::Receiver<Arc<RequestRecord>> {
-        self.requests.subscribe()
+    pub fn subscribe_requests(&self) -> Watch<RequestRecord> {
+        self.requests.watch()
     }
 
     /// Offers a stored event; serialized only while a session page is open.
     pub fn offer_event(&self, app_name: &str, user_id: &str, session_id: &str, event: &Event) {
-        if self.events.receiver_count() == 0 {
+        if !self.events.watched() {
             return;
         }
         let Ok(event) = serde_json::to_value(event) else {
             return;
         };
-        let _ = self.events.send(Arc::new(SessionEvent {
+        let _ = self.events.sender.send(Arc::new(SessionEvent {
             app_name: app_name.to_string(),
             user_id: user_id.to_string(),
             session_id: session_id.to_string(),
@@ -95,7 +136,25 @@ impl LiveFeed {
         }));
     }
 
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<SessionEvent>> {
-        self.events.subscribe()
+    pub fn subscribe_events(&self) -> Watch<SessionEvent> {
+        self.events.watch()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_is_watched_only_while_a_page_holds_a_subscription() {
+        let feed = LiveFeed::default();
+        assert!(!feed.watching_requests());
+        let first = feed.subscribe_requests();
+        let second = feed.subscribe_requests();
+        assert!(feed.watching_requests());
+        drop(first);
+        assert!(feed.watching_requests());
+        drop(second);
+        assert!(!feed.watching_requests(), "the last page left");
     }
 }

@@ -119,14 +119,14 @@ fn sse_data(value: &impl serde::Serialize) -> Bytes {
 /// Finished model requests as they happen (`data: <record>`); a slow page is told how many it
 /// skipped (`data: {"skipped": n}`).
 pub async fn live(_: Viewer, State(state): State<AppState>) -> Response {
-    let receiver = state.live.subscribe_requests();
-    let records = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let item = match receiver.recv().await {
+    let watch = state.live.subscribe_requests();
+    let records = futures_util::stream::unfold(watch, |mut watch| async move {
+        let item = match watch.receiver.recv().await {
             Ok(record) => sse_data(&*record),
             Err(RecvError::Lagged(skipped)) => sse_data(&json!({"skipped": skipped})),
             Err(RecvError::Closed) => return None,
         };
-        Some((item, receiver))
+        Some((item, watch))
     });
     event_stream(&state, records)
 }
@@ -215,26 +215,25 @@ pub async fn session_live(
     State(state): State<AppState>,
     Query(query): Query<SessionQuery>,
 ) -> Response {
-    let receiver = state.live.subscribe_events();
-    let events =
-        futures_util::stream::unfold((receiver, query), |(mut receiver, query)| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(item)
-                        if item.app_name == query.agent
-                            && item.user_id == query.user
-                            && item.session_id == query.id =>
-                    {
-                        return Some((sse_data(&item.event), (receiver, query)));
-                    }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(skipped)) => {
-                        return Some((sse_data(&json!({"skipped": skipped})), (receiver, query)));
-                    }
-                    Err(RecvError::Closed) => return None,
+    let watch = state.live.subscribe_events();
+    let events = futures_util::stream::unfold((watch, query), |(mut watch, query)| async move {
+        loop {
+            match watch.receiver.recv().await {
+                Ok(item)
+                    if item.app_name == query.agent
+                        && item.user_id == query.user
+                        && item.session_id == query.id =>
+                {
+                    return Some((sse_data(&item.event), (watch, query)));
                 }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(skipped)) => {
+                    return Some((sse_data(&json!({"skipped": skipped})), (watch, query)));
+                }
+                Err(RecvError::Closed) => return None,
             }
-        });
+        }
+    });
     event_stream(&state, events)
 }
 
