@@ -38,25 +38,22 @@ pub async fn create(
     let result = async {
         let limit = state.config.server.max_body_bytes;
         let (bytes, memory) = read_body(&headers, body, limit, &state.body_budget).await?;
-        let peeked: Peek = serde_json::from_slice(&bytes).unwrap_or_default();
-        if let Some(route) = messages_passthrough::direct_route(&state, peeked.model.as_deref()) {
-            let body = parse_off_the_workers(bytes, json_object).await?;
-            drop(memory);
+        // One parse (large bodies off the async workers); the model decides the path.
+        let fields = parse_off_the_workers(bytes, json_object).await?;
+        drop(memory);
+        let model = fields.get("model").and_then(Value::as_str);
+        if let Some(route) = messages_passthrough::direct_route(&state, model) {
             return messages_passthrough::forward(
                 &state,
                 &caller.facts,
                 caller.key.as_ref(),
                 &headers,
-                body,
+                fields,
                 route,
             )
             .await;
         }
-        let request = parse_off_the_workers(bytes, move |body| {
-            MessagesRequest::parse(body, Purpose::Create)
-        })
-        .await?;
-        drop(memory);
+        let request = MessagesRequest::from_fields(fields, Purpose::Create)?;
         let chat = request.to_chat();
         let estimate = usage_estimate::prompt_tokens(&chat);
         let out = MessagesOut::new(&request.model, estimate, request.stream);
@@ -96,13 +93,6 @@ pub async fn count_tokens(
     Ok(Json(
         json!({"input_tokens": usage_estimate::prompt_tokens(&chat)}),
     ))
-}
-
-/// The one field that decides the path, read without building the body (other fields are
-/// skipped); a body that does not parse gets its 400 from the full parse.
-#[derive(Default, serde::Deserialize)]
-struct Peek {
-    model: Option<String>,
 }
 
 async fn parse(

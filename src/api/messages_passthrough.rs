@@ -79,7 +79,7 @@ pub async fn forward(
     }
     let limit_headers = admit(state, facts, client_key).await?;
     body.insert("model".to_string(), Value::String(route.model.clone()));
-    let body = serde_json::to_vec(&body).map_err(|e| {
+    let body: bytes::Bytes = serde_json::to_vec(&body).map(Into::into).map_err(|e| {
         ApiError::invalid_request(
             format!("The body cannot be re-encoded: {e}."),
             None,

@@ -52,7 +52,11 @@ pub enum Purpose {
 
 impl MessagesRequest {
     pub fn parse(body: &[u8], purpose: Purpose) -> Result<Self, ApiError> {
-        let mut fields = super::super::json_object(body)?;
+        Self::from_fields(super::super::json_object(body)?, purpose)
+    }
+
+    /// The same from a body already parsed into its fields.
+    pub fn from_fields(mut fields: Map<String, Value>, purpose: Purpose) -> Result<Self, ApiError> {
         let model = take_model(&mut fields)?;
         let mut request = MessagesRequest {
             model,
