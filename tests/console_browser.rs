@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use support::binary_process::start;
+use support::binary_process::{Running, start};
 use support::*;
 use tokio::process::Command;
 
@@ -31,21 +31,27 @@ fn missing_browser() -> Option<String> {
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() {
-    if let Some(why) = missing_browser() {
-        assert!(
-            std::env::var("REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "REQUIRE_BROWSER=1 but {why}"
-        );
-        eprintln!("skipped: {why}");
-        return;
+/// True when the browser test can run; otherwise says why (a failure under `REQUIRE_BROWSER=1`).
+fn browser_available() -> bool {
+    match missing_browser() {
+        None => true,
+        Some(why) => {
+            assert!(
+                std::env::var("REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "REQUIRE_BROWSER=1 but {why}"
+            );
+            eprintln!("skipped: {why}");
+            false
+        }
     }
-    let up = FakeUpstream::start(dialect_upstream).await;
+}
+
+/// The binary with the shipped agents against `up`, and `extra` settings.
+async fn proxy_binary(up: &FakeUpstream, name: &str, extra: &str) -> Running {
     let dir = std::env::temp_dir().join(format!("adk-console-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let settings = dir.join("settings.yaml");
-    std::fs::write(&settings, agent_settings(&up.openai_base(), &repo(), "")).expect("settings");
+    let settings = dir.join(name);
+    std::fs::write(&settings, agent_settings(&up.openai_base(), &repo(), extra)).expect("settings");
     let mut command = Command::new(env!("CARGO_BIN_EXE_adk-llm-proxy"));
     command
         .args(["--config", settings.to_str().expect("path"), "--port", "0"])
@@ -54,16 +60,16 @@ async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() 
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let proxy = start(command).await;
+    start(command).await
+}
 
-    let shots = repo().join("target/console-shots");
-    std::fs::create_dir_all(&shots).expect("shots dir");
+/// Runs a browser script with `args`; asserts it passed, showing its output and the proxy's log.
+async fn run_browser_check(script: &str, args: &[&str], proxy: Running) -> String {
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(120),
         Command::new("node")
-            .arg(repo().join("tests/browser/console_check.mjs"))
-            .arg(&proxy.base)
-            .arg(&shots)
+            .arg(repo().join(script))
+            .args(args)
             .output(),
     )
     .await
@@ -76,6 +82,30 @@ async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() 
         output.status.success() && stdout.contains("all checks passed"),
         "browser check failed:\n{stdout}\n{stderr}\nproxy log:\n{log}"
     );
+    log
+}
+
+fn shots_dir() -> PathBuf {
+    let shots = repo().join("target/console-shots");
+    std::fs::create_dir_all(&shots).expect("shots dir");
+    shots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() {
+    if !browser_available() {
+        return;
+    }
+    let up = FakeUpstream::start(dialect_upstream).await;
+    let proxy = proxy_binary(&up, "open.yaml", "").await;
+    let base = proxy.base.clone();
+    let shots = shots_dir();
+    let log = run_browser_check(
+        "tests/browser/console_check.mjs",
+        &[&base, shots.to_str().expect("path")],
+        proxy,
+    )
+    .await;
     // The playground's turn is an ordinary request of the proxy, with its log line.
     assert!(
         log.contains("path=\"/console/api/chat\"") && log.contains("agent=\"planner\""),
@@ -92,4 +122,28 @@ async fn the_console_shows_live_requests_a_session_timeline_and_an_agent_tree() 
             "{shot}.png saved"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_login_takes_only_console_keys_and_keeps_the_key_out_of_the_page() {
+    if !browser_available() {
+        return;
+    }
+    let up = FakeUpstream::start(dialect_upstream).await;
+    let keys = "auth:\n  keys:\n    - { name: ops, key: sk-ops-console-key, console: true }\n    - { name: app, key: sk-app-key }\n";
+    let proxy = proxy_binary(&up, "keys.yaml", keys).await;
+    let base = proxy.base.clone();
+    let shots = shots_dir();
+    run_browser_check(
+        "tests/browser/console_login_check.mjs",
+        &[
+            &base,
+            "sk-ops-console-key",
+            "sk-app-key",
+            shots.to_str().expect("path"),
+        ],
+        proxy,
+    )
+    .await;
+    assert!(shots.join("console-login.png").exists());
 }

@@ -27,7 +27,8 @@ function show(...nodes) {
 
 async function api(path, options) {
   const response = await fetch("/console/api/" + path, Object.assign({ credentials: "same-origin" }, options));
-  if (response.status === 401) {
+  // A 401 anywhere but on the login itself means the login is missing or over.
+  if (response.status === 401 && path !== "login") {
     showLogin();
     throw new Error("login required");
   }
