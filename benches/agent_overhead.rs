@@ -1,7 +1,8 @@
 //! Agent runtime overhead: what running a request through agents costs on top of plain proxying,
 //! per model step and per server-side tool call, with an instant fake upstream, in one run.
 //!
-//! Run: `cargo bench --bench agent_overhead` (env `BENCH_SECS`, default 3 s per path). Each path
+//! Run: `cargo bench --bench agent_overhead` (env `BENCH_SECS`, default 3 s per path;
+//! `BENCH_PROFILE=<path>` runs one path alone, printing the proxy's pid for a profiler). Each path
 //! is measured with one client sending streaming requests back to back (the whole stream read);
 //! each path's added time is measured against the direct calls that return the same upstream
 //! replies, and differences between paths isolate each cost:
@@ -191,6 +192,20 @@ fn main() {
         ];
         for (_, url, body, _) in &paths {
             measure(&client, url, body, Duration::from_millis(300)).await;
+        }
+        // `BENCH_PROFILE=<path>`: that path alone for BENCH_SECS, for a profiler attached to the
+        // printed process.
+        if let Ok(only) = std::env::var("BENCH_PROFILE") {
+            let Some((name, url, body, _)) = paths.iter().find(|p| p.0 == only) else {
+                panic!("BENCH_PROFILE: no path '{only}'");
+            };
+            let pid = if **url == proxy_none_url { child_none.id() } else { child.id() };
+            println!("profiling {name}: proxy pid {}", pid.unwrap_or(0));
+            let lat = measure(&client, url, body, run).await;
+            println!("{name}: {} requests, p50 {:.3} ms", lat.len(), common::percentile(&lat, 0.5));
+            let _ = child.kill().await;
+            let _ = child_none.kill().await;
+            return;
         }
         println!(
             "\nagent runtime overhead ({secs:.0} s per path, 1 client, streaming, instant fake upstream, {PIECES} chunks per text answer)\n"
