@@ -493,8 +493,11 @@ fn similar(a: &str, b: &str) -> bool {
         return true;
     }
     // 80 % of the words shared needs word counts within 80 % of each other: most pairs stop
-    // here, before any set is built.
-    let (count_a, count_b) = (a.split(' ').count(), b.split(' ').count());
+    // here, before any set is built. Normalised text has single spaces, so counting the space
+    // bytes counts the words (a byte count vectorises; `split` walked a char searcher and was
+    // most of this function's cost in the profile).
+    let words = |text: &str| text.bytes().filter(|b| *b == b' ').count() + 1;
+    let (count_a, count_b) = (words(a), words(b));
     if count_a.min(count_b) * 5 < count_a.max(count_b) * 4 {
         return false;
     }
