@@ -158,6 +158,16 @@ pub fn translate(
             "options" if to.kind == ProviderKind::Ollama => {
                 params.insert("options".into(), value.clone());
             }
+            // Anthropic's API has no counterpart for these (the adapter refuses them per
+            // request, so an agent that sets them would fail on every turn).
+            "seed" | "presence_penalty" | "frequency_penalty" | "logit_bias" | "logprobs"
+            | "top_logprobs"
+                if to.kind == ProviderKind::Anthropic =>
+            {
+                return refuse(format!(
+                    "Anthropic's API (provider kind anthropic) has no `{name}`; remove it"
+                ));
+            }
             known if OPENAI_NAMES.contains(&known) => {
                 params.insert(known.to_string(), value.clone());
             }
@@ -217,5 +227,18 @@ mod tests {
         assert!(why.contains("one answer"), "{why}");
         let (_, why) = translate(&map(json!({"temprature": 1})), &LOCAL).unwrap_err();
         assert!(why.contains("not a generation parameter"), "{why}");
+        let claude = Destination {
+            kind: ProviderKind::Anthropic,
+            base_url: "https://api.anthropic.com/v1",
+        };
+        let (field, why) = translate(&map(json!({"frequencyPenalty": 0.5})), &claude).unwrap_err();
+        assert_eq!(field, "generate_content_config.frequencyPenalty");
+        assert!(why.contains("Anthropic"), "{why}");
+        let params = translate(&map(json!({"topK": 40, "maxOutputTokens": 64})), &claude)
+            .expect("Claude takes top_k and a token limit");
+        assert_eq!(
+            Value::Object(params),
+            json!({"top_k": 40, "max_tokens": 64})
+        );
     }
 }
