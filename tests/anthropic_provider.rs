@@ -367,13 +367,8 @@ async fn claude_models_are_listed_beside_the_other_providers() {
         .json()
         .await
         .expect("json");
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
-    assert!(ids.contains(&"claude/claude-think"), "{ids:?}");
+    let ids = model_ids(&list);
+    assert!(ids.iter().any(|id| id == "claude/claude-think"), "{ids:?}");
     let think = list["data"]
         .as_array()
         .expect("data")

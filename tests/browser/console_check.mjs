@@ -5,7 +5,7 @@
 // with their authors, and opens `router`'s tree. Saves a screenshot of each view.
 //   node console_check.mjs BASE_URL SHOT_DIR
 // Exits non-zero with the failing check's message.
-import { chromium } from "playwright-core";
+import { check, launch } from "./browser.mjs";
 
 const [base, shots] = process.argv.slice(2);
 if (!base || !shots) {
@@ -13,15 +13,7 @@ if (!base || !shots) {
   process.exit(2);
 }
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 const live = await context.newPage();
 const errors = [];

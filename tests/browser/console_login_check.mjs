@@ -2,7 +2,7 @@
 // asks for a key, refuses one not marked `console: true`, lets a console key in, keeps the login
 // in a cookie that page scripts cannot read, survives a reload, and logs out.
 //   node console_login_check.mjs BASE_URL CONSOLE_KEY OTHER_KEY SHOT_DIR
-import { chromium } from "playwright-core";
+import { check, launch } from "./browser.mjs";
 
 const [base, consoleKey, otherKey, shots] = process.argv.slice(2);
 if (!base || !consoleKey || !otherKey || !shots) {
@@ -10,15 +10,7 @@ if (!base || !consoleKey || !otherKey || !shots) {
   process.exit(2);
 }
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
 try {
   await page.goto(base + "/console#/sessions", { waitUntil: "domcontentloaded" });
