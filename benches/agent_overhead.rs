@@ -1,7 +1,8 @@
 //! Agent runtime overhead: what running a request through agents costs on top of plain proxying,
 //! per model step and per server-side tool call, with an instant fake upstream, in one run.
 //!
-//! Run: `cargo bench --bench agent_overhead` (env `BENCH_SECS`, default 3 s per path;
+//! Run: `cargo bench --bench agent_overhead` (env `BENCH_SECS`, default 3 s per path, run as
+//! `BENCH_ROUNDS` (default 6) interleaved slices;
 //! `BENCH_PROFILE=<path>` runs one path alone, printing the proxy's pid for a profiler). Each path
 //! is measured with one client sending streaming requests back to back (the whole stream read);
 //! each path's added time is measured against the direct calls that return the same upstream
@@ -214,21 +215,38 @@ fn main() {
             "{:>11} | {:>5} | {:>8} {:>8} | {:>8} {:>8} | {:>7} | {:>8}",
             "path", "calls", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "req/s", "proxy CPU µs/req"
         );
+        // Interleaved: every path runs a slice of its time in each round, so the machine's drift
+        // (other tenants, frequency, the session growing) falls on every path alike and the
+        // differences between paths, which are the figures, are not differences between moments.
+        let rounds: u32 = std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(6);
+        let (pid_all, pid_none) = (child.id(), child_none.id());
+        let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+        let mut cpu_seconds = vec![0.0f64; paths.len()];
+        for _ in 0..rounds {
+            for (i, (_, url, body, _)) in paths.iter().enumerate() {
+                // The proxy process serving this path, for its CPU time per request.
+                let pid = if **url == proxy_none_url { pid_none } else { pid_all };
+                let cpu_before = common::cpu_seconds(pid);
+                let lat = measure(&client, url, body, run / rounds).await;
+                if let (Some(before), Some(after)) = (cpu_before, common::cpu_seconds(pid)) {
+                    cpu_seconds[i] += after - before;
+                }
+                latencies[i].extend(lat);
+            }
+        }
         let mut results: std::collections::HashMap<&str, (f64, f64)> = Default::default();
         let mut added50 = std::collections::HashMap::new();
-        let (pid_all, pid_none) = (child.id(), child_none.id());
         let mut cpu_us = std::collections::HashMap::new();
-        for (name, url, body, baseline) in &paths {
-            // The proxy process serving this path, for its CPU time per request.
-            let pid = if **url == proxy_none_url { pid_none } else { pid_all };
-            let cpu_before = common::cpu_seconds(pid);
-            let lat = measure(&client, url, body, run).await;
-            if !baseline.is_empty()
-                && let (Some(before), Some(after)) = (cpu_before, common::cpu_seconds(pid))
-            {
-                cpu_us.insert(*name, (after - before) * 1e6 / lat.len().max(1) as f64);
+        for (i, (name, _, _, baseline)) in paths.iter().enumerate() {
+            let lat = &mut latencies[i];
+            lat.sort_by(f64::total_cmp);
+            if !baseline.is_empty() {
+                cpu_us.insert(*name, cpu_seconds[i] * 1e6 / lat.len().max(1) as f64);
             }
-            let (a, b) = (common::percentile(&lat, 0.5), common::percentile(&lat, 0.99));
+            let (a, b) = (common::percentile(lat, 0.5), common::percentile(lat, 0.99));
             // Added = this path minus the direct calls that return the same upstream replies.
             let base: (f64, f64) = baseline
                 .iter()

@@ -276,7 +276,7 @@ fn tool_messages(request: &ChatRequest) -> Vec<Value> {
         .messages
         .iter()
         .filter(|m| m.role() == "tool")
-        .map(|m| Value::Object(m.0.clone()))
+        .map(|m| Value::Object(m.fields().clone()))
         .collect()
 }
 

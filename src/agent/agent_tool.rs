@@ -83,7 +83,7 @@ pub async fn start(
     let mut session = Session::new(agent, "agent_tool", &crate::ids::random_hex(16));
     session.state = state;
     let input = ClientInput {
-        messages: vec![crate::wire::Message(
+        messages: vec![crate::wire::Message::new(
             json!({"role": "user", "content": request})
                 .as_object()
                 .cloned()

@@ -187,12 +187,22 @@ impl InvocationContext {
     }
 
     /// This invocation's complete events visible from the current branch, oldest first.
+    ///
+    /// They are the tail of the session's events: the invocation's copy of the session holds
+    /// the loaded history and, after it, only what this invocation appended (each request runs
+    /// under a new invocation id). So the scan stops at the first older event instead of
+    /// comparing ids through the whole loaded history on every model call.
     pub async fn visible_events(&self) -> Vec<Arc<Event>> {
         let session = self.invocation.session.lock().await;
-        session
+        let own = session
             .events
             .iter()
-            .filter(|e| e.invocation_id == self.invocation.id && e.author != "user")
+            .rev()
+            .take_while(|e| e.invocation_id == self.invocation.id)
+            .count();
+        session.events[session.events.len() - own..]
+            .iter()
+            .filter(|e| e.author != "user")
             .filter(|e| branch_visible(e.branch.as_deref(), self.branch.as_deref()))
             .cloned()
             .collect()

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 
 use super::config::IncludeContents;
 use super::replay::Replay;
@@ -27,7 +29,7 @@ pub fn build(
 ) -> Vec<Message> {
     let mut out = Vec::with_capacity(client.len() + events.len() + 1);
     if let Some(system) = system.filter(|s| !s.trim().is_empty()) {
-        out.push(message(json!({"role": "system", "content": system})));
+        out.push(text_message("system", &system));
     }
     let mut events = events;
     match include {
@@ -78,17 +80,53 @@ fn push_event(out: &mut Vec<Message>, agent: &str, event: &Event) {
     }
 }
 
-fn message(value: Value) -> Message {
-    match value {
-        Value::Object(map) => Message(map),
-        _ => Message(Map::new()),
+/// A message as the proxy writes it: serialised from borrowed parts straight to its JSON text
+/// (see `wire::Message`), with no map of values built, copied or freed on the way.
+#[derive(Serialize)]
+struct Written<'a> {
+    role: &'static str,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tool_calls: &'a [WrittenCall<'a>],
+}
+
+#[derive(Serialize)]
+struct WrittenCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WrittenFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WrittenFunction<'a> {
+    name: &'a str,
+    arguments: Cow<'a, str>,
+}
+
+fn written(message: Written<'_>) -> Message {
+    match serde_json::value::to_raw_value(&message) {
+        Ok(text) => Message::rendered(message.role, text),
+        // Serialising borrowed strings cannot fail; were it to, the message is still sent.
+        Err(_) => Message::default(),
     }
 }
 
-fn arguments_text(arguments: &Value) -> String {
+fn text_message(role: &'static str, content: &str) -> Message {
+    written(Written {
+        role,
+        content,
+        tool_call_id: None,
+        tool_calls: &[],
+    })
+}
+
+fn arguments_text(arguments: &Value) -> Cow<'_, str> {
     match arguments {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
@@ -97,7 +135,7 @@ fn own_event(out: &mut Vec<Message>, event: &Event) {
         return;
     };
     let text = content.joined_text();
-    let calls: Vec<Value> = content
+    let calls: Vec<WrittenCall> = content
         .parts
         .iter()
         .filter_map(|p| match p {
@@ -105,23 +143,33 @@ fn own_event(out: &mut Vec<Message>, event: &Event) {
                 id,
                 name,
                 arguments,
-            } => Some(json!({"id": id, "type": "function",
-                "function": {"name": name, "arguments": arguments_text(arguments)}})),
+            } => Some(WrittenCall {
+                id,
+                kind: "function",
+                function: WrittenFunction {
+                    name,
+                    arguments: arguments_text(arguments),
+                },
+            }),
             _ => None,
         })
         .collect();
     if !text.is_empty() || !calls.is_empty() {
-        let mut m = json!({"role": "assistant", "content": text});
-        if !calls.is_empty() {
-            m["tool_calls"] = Value::Array(calls);
-        }
-        out.push(message(m));
+        out.push(written(Written {
+            role: "assistant",
+            content: &text,
+            tool_call_id: None,
+            tool_calls: &calls,
+        }));
     }
     for part in &content.parts {
         if let Part::ToolResult { id, response, .. } = part {
-            out.push(message(
-                json!({"role": "tool", "tool_call_id": id, "content": response.to_string()}),
-            ));
+            out.push(written(Written {
+                role: "tool",
+                content: &response.to_string(),
+                tool_call_id: Some(id),
+                tool_calls: &[],
+            }));
         }
     }
 }
@@ -152,7 +200,7 @@ fn foreign_event(out: &mut Vec<Message>, event: &Event) {
     }
     if !lines.is_empty() {
         let text = format!("For context:\n{}", lines.join("\n"));
-        out.push(message(json!({"role": "user", "content": text})));
+        out.push(text_message("user", &text));
     }
 }
 
@@ -160,6 +208,11 @@ fn foreign_event(out: &mut Vec<Message>, event: &Event) {
 mod tests {
     use super::*;
     use crate::event::Content;
+    use serde_json::json;
+
+    fn message(value: Value) -> Message {
+        Message::new(value.as_object().cloned().unwrap_or_default())
+    }
 
     #[test]
     fn own_steps_are_assistant_and_tool_messages_others_are_context() {
@@ -196,10 +249,10 @@ mod tests {
             Some("For context:\n[planner] said: 1. greet")
         );
         assert_eq!(
-            messages[3].0["tool_calls"][0]["function"]["arguments"],
+            messages[3].fields()["tool_calls"][0]["function"]["arguments"],
             "{}"
         );
-        assert_eq!(messages[4].0["tool_call_id"], "c1");
+        assert_eq!(messages[4].fields()["tool_call_id"], "c1");
     }
 
     #[test]

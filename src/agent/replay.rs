@@ -216,7 +216,7 @@ fn client_tool_call_ids(messages: &[Message]) -> HashSet<String> {
                 ids.insert(id.to_string());
             }
         }
-        if let Some(id) = message.0.get("tool_call_id").and_then(Value::as_str) {
+        if let Some(id) = message.fields().get("tool_call_id").and_then(Value::as_str) {
             ids.insert(id.to_string());
         }
     }
@@ -514,7 +514,7 @@ mod tests {
     use serde_json::json;
 
     fn message(value: Value) -> Message {
-        Message(value.as_object().cloned().unwrap_or_default())
+        Message::new(value.as_object().cloned().unwrap_or_default())
     }
 
     fn event(inv: &str, author: &str, parts: Vec<Part>) -> Event {

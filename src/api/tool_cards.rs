@@ -50,7 +50,8 @@ pub fn unfold(messages: &mut Vec<Message>) {
         }
         if !rest.trim().is_empty() || cards.is_empty() {
             let mut kept = message;
-            kept.0.insert("content".into(), Value::String(rest));
+            kept.fields_mut()
+                .insert("content".into(), Value::String(rest));
             out.push(kept);
         }
     }
@@ -58,7 +59,7 @@ pub fn unfold(messages: &mut Vec<Message>) {
 }
 
 fn message_of(value: Value) -> Message {
-    Message(value.as_object().cloned().unwrap_or_default())
+    Message::new(value.as_object().cloned().unwrap_or_default())
 }
 
 /// One card: the call and its result, as texts.
@@ -137,13 +138,13 @@ mod tests {
         unfold(&mut messages);
         let roles: Vec<&str> = messages.iter().map(Message::role).collect();
         assert_eq!(roles, ["user", "assistant", "tool", "assistant", "user"]);
-        assert_eq!(messages[1].0["tool_calls"][0]["id"], "call_7");
+        assert_eq!(messages[1].fields()["tool_calls"][0]["id"], "call_7");
         assert_eq!(
-            messages[1].0["tool_calls"][0]["function"]["arguments"],
+            messages[1].fields()["tool_calls"][0]["function"]["arguments"],
             "{\"timezone\":\"Asia/Tokyo\"}"
         );
-        assert_eq!(messages[2].0["content"], "{\"time\":\"19:00\"}");
-        assert_eq!(messages[3].0["content"], "It is 19:00.");
+        assert_eq!(messages[2].fields()["content"], "{\"time\":\"19:00\"}");
+        assert_eq!(messages[3].fields()["content"], "It is 19:00.");
         assert!(
             !serde_json::to_string(&messages)
                 .unwrap_or_default()

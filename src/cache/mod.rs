@@ -55,7 +55,7 @@ pub fn key(scope: &str, provider: &str, request: &ChatRequest) -> String {
             request
                 .messages
                 .iter()
-                .map(|m| Value::Object(m.0.clone()))
+                .map(|m| Value::Object(m.fields().clone()))
                 .collect(),
         ),
     );

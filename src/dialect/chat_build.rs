@@ -19,10 +19,11 @@ pub fn push_tool_call(messages: &mut Vec<Message>, call: Value) {
     if let Some(last) = messages.last_mut()
         && last.role() == "assistant"
     {
-        match last.0.get_mut("tool_calls") {
+        match last.fields_mut().get_mut("tool_calls") {
             Some(Value::Array(calls)) => calls.push(call),
             _ => {
-                last.0.insert("tool_calls".into(), Value::Array(vec![call]));
+                last.fields_mut()
+                    .insert("tool_calls".into(), Value::Array(vec![call]));
             }
         }
         return;
@@ -31,7 +32,7 @@ pub fn push_tool_call(messages: &mut Vec<Message>, call: Value) {
     message.insert("role".into(), "assistant".into());
     message.insert("content".into(), Value::Null);
     message.insert("tool_calls".into(), Value::Array(vec![call]));
-    messages.push(Message(message));
+    messages.push(Message::new(message));
 }
 
 /// A tool's result, answering call `call_id`.
@@ -40,7 +41,7 @@ pub fn tool_message(call_id: &str, output: String) -> Message {
     message.insert("role".into(), "tool".into());
     message.insert("tool_call_id".into(), call_id.into());
     message.insert("content".into(), output.into());
-    Message(message)
+    Message::new(message)
 }
 
 /// A message with `role` and `content` (a string, or content parts).
@@ -48,7 +49,7 @@ pub fn message(role: &str, content: Value) -> Message {
     let mut message = Map::new();
     message.insert("role".into(), role.into());
     message.insert("content".into(), content);
-    Message(message)
+    Message::new(message)
 }
 
 /// `fields[key]` as a string, or the 400 naming `at.key`.

@@ -275,19 +275,23 @@ fn map_messages(request: &ChatRequest) -> Result<Vec<Value>, LlmError> {
         }
         if role == "tool" {
             let name = message
-                .0
+                .fields()
                 .get("tool_call_id")
                 .and_then(Value::as_str)
                 .and_then(|id| call_names.get(id).cloned())
-                .or_else(|| message.0.get("name").cloned());
+                .or_else(|| message.fields().get("name").cloned());
             if let Some(name) = name {
                 mapped.insert("tool_name".into(), name);
             }
         }
-        if let Some(thinking) = message.0.get("reasoning_content").filter(|v| v.is_string()) {
+        if let Some(thinking) = message
+            .fields()
+            .get("reasoning_content")
+            .filter(|v| v.is_string())
+        {
             mapped.insert("thinking".into(), thinking.clone());
         }
-        for (key, value) in &message.0 {
+        for (key, value) in message.fields().iter() {
             if !matches!(
                 key.as_str(),
                 "role" | "content" | "tool_calls" | "tool_call_id" | "name" | "reasoning_content"

@@ -48,12 +48,14 @@ impl OpenAiCompat {
             && body
                 .messages
                 .iter()
-                .any(|m| matches!(m.0.get("content"), Some(Value::Array(_))));
+                .any(|m| matches!(m.fields().get("content"), Some(Value::Array(_))));
         if flattens {
             for message in &mut Arc::make_mut(&mut body).messages {
-                if let Some(Value::Array(parts)) = message.0.get("content") {
+                if let Some(Value::Array(parts)) = message.fields().get("content") {
                     let text = join_text_parts(parts);
-                    message.0.insert("content".to_string(), Value::String(text));
+                    message
+                        .fields_mut()
+                        .insert("content".to_string(), Value::String(text));
                 }
             }
         }

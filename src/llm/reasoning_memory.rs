@@ -36,7 +36,7 @@ impl ReasoningMemory {
     /// `reasoning_content`. Messages the client already filled are left alone.
     pub fn restore(&self, messages: &mut [Message]) {
         for (index, reasoning) in self.missing(messages) {
-            messages[index].0.insert(
+            messages[index].fields_mut().insert(
                 "reasoning_content".to_string(),
                 Value::String(reasoning.to_string()),
             );
@@ -51,7 +51,7 @@ impl ReasoningMemory {
         }
         let messages = &mut std::sync::Arc::make_mut(body).messages;
         for (index, reasoning) in missing {
-            messages[index].0.insert(
+            messages[index].fields_mut().insert(
                 "reasoning_content".to_string(),
                 Value::String(reasoning.to_string()),
             );
@@ -63,7 +63,9 @@ impl ReasoningMemory {
         messages
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.role() == "assistant" && !m.0.contains_key("reasoning_content"))
+            .filter(|(_, m)| {
+                m.role() == "assistant" && !m.fields().contains_key("reasoning_content")
+            })
             .filter_map(|(index, message)| {
                 let reasoning = message.tool_calls().and_then(|calls| {
                     calls
@@ -92,6 +94,6 @@ mod tests {
             serde_json::from_value(json!({"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]})).expect("msg"),
         ];
         memory.restore(&mut messages);
-        assert_eq!(messages[0].0["reasoning_content"], "second");
+        assert_eq!(messages[0].fields()["reasoning_content"], "second");
     }
 }

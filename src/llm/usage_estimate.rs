@@ -19,7 +19,13 @@ pub fn prompt_tokens(request: &ChatRequest) -> u64 {
     let messages: usize = request
         .messages
         .iter()
-        .map(|m| text_bytes(m.content()) + 16)
+        // A message the proxy rendered is counted by its JSON text: reading its content would
+        // parse what was written to be copied.
+        .map(|m| {
+            m.rendered_json()
+                .map_or_else(|| text_bytes(m.content()), str::len)
+                + 16
+        })
         .sum();
     let tools: usize = request
         .extra

@@ -363,7 +363,7 @@ fn apply_webhook_answer(request: &mut ChatRequest, answer: &Value, outcome: &mut
     if let Some(Value::Array(messages)) = answer.get("messages") {
         let parsed: Vec<Message> = messages
             .iter()
-            .filter_map(|m| m.as_object().cloned().map(Message))
+            .filter_map(|m| m.as_object().cloned().map(Message::new))
             .filter(|m| !m.role().is_empty())
             .collect();
         if !parsed.is_empty() {
@@ -374,7 +374,7 @@ fn apply_webhook_answer(request: &mut ChatRequest, answer: &Value, outcome: &mut
 }
 
 fn system(text: String) -> Message {
-    Message(
+    Message::new(
         json!({"role": "system", "content": text})
             .as_object()
             .cloned()
@@ -384,7 +384,7 @@ fn system(text: String) -> Message {
 
 /// Rewrites every text of a message: string content, and `text` parts of array content.
 pub fn map_texts(message: &mut Message, mut f: impl FnMut(&str) -> String) {
-    match message.0.get_mut("content") {
+    match message.fields_mut().get_mut("content") {
         Some(Value::String(text)) => *text = f(text),
         Some(Value::Array(parts)) => {
             for part in parts {
@@ -571,7 +571,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                Message(
+                Message::new(
                     json!({"role": r, "content": format!("m{i}")})
                         .as_object()
                         .cloned()

@@ -222,7 +222,7 @@ fn new_input(messages: &[Message]) -> Option<Content> {
             }
             "tool" => {
                 let id = message
-                    .0
+                    .fields()
                     .get("tool_call_id")
                     .and_then(Value::as_str)
                     .unwrap_or("")

@@ -93,7 +93,8 @@ impl FakeUpstream {
         Self::start_with(script, true).await
     }
 
-    /// Without recording requests: for benchmarks, where the record would only cost time.
+    /// Without recording requests, and reading only a [`sketch`] of each body: for benchmarks,
+    /// where the record and a full parse would only cost time.
     pub async fn start_unrecorded(
         script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
     ) -> Self {
@@ -164,6 +165,35 @@ impl FakeUpstream {
     }
 }
 
+/// What a benchmark's script reads of a request body (`model`, `stream`, `tools`, the last
+/// message), parsed without building the other messages' JSON trees. The benches' fake stands for
+/// an instant provider: parsing a long history into `Value`s would bill the proxy's figures for
+/// the fake's own work, and more so the longer the history the proxy sends (the replay's bench).
+fn sketch(bytes: &[u8]) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Sketch<'a> {
+        #[serde(default)]
+        model: Value,
+        #[serde(default)]
+        stream: Value,
+        #[serde(default)]
+        tools: Value,
+        #[serde(borrow, default)]
+        messages: Vec<&'a serde_json::value::RawValue>,
+    }
+    let Ok(sketch) = serde_json::from_slice::<Sketch>(bytes) else {
+        return Value::Null;
+    };
+    let last = sketch
+        .messages
+        .last()
+        .and_then(|m| serde_json::from_str::<Value>(m.get()).ok());
+    let mut messages = vec![Value::Null; sketch.messages.len().saturating_sub(1)];
+    messages.extend(last);
+    json!({"model": sketch.model, "stream": sketch.stream, "tools": sketch.tools,
+        "messages": messages})
+}
+
 async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
@@ -171,7 +201,11 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
         .await
         .unwrap_or_default();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let body = if shared.record {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    } else {
+        sketch(&bytes)
+    };
     let recorded = Recorded {
         method,
         path,

@@ -516,15 +516,15 @@ mod tests {
         .expect("valid");
         let roles: Vec<&str> = request.messages.iter().map(|m| m.role()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "tool", "user"]);
-        let assistant = &request.messages[2].0;
+        let assistant = request.messages[2].fields();
         assert_eq!(assistant["content"], "Checking.");
         assert_eq!(assistant["tool_calls"][0]["id"], "toolu_1");
         assert_eq!(
             assistant["tool_calls"][0]["function"]["arguments"],
             r#"{"city":"Paris"}"#
         );
-        assert_eq!(request.messages[3].0["tool_call_id"], "toolu_1");
-        assert_eq!(request.messages[3].0["content"], "18C");
+        assert_eq!(request.messages[3].fields()["tool_call_id"], "toolu_1");
+        assert_eq!(request.messages[3].fields()["content"], "18C");
         assert_eq!(request.extra["tool_choice"], "required");
         assert_eq!(request.extra["parallel_tool_calls"], false);
         assert_eq!(request.extra["stop"], json!(["END"]));
@@ -557,10 +557,13 @@ mod tests {
         let roles: Vec<&str> = request.messages.iter().map(|m| m.role()).collect();
         assert_eq!(roles, ["system", "user", "system"]);
         assert_eq!(
-            request.messages[0].0["content"],
+            request.messages[0].fields()["content"],
             "You are a CLI.\n\nBe careful."
         );
-        assert_eq!(request.messages[2].0["content"], "The date is today.");
+        assert_eq!(
+            request.messages[2].fields()["content"],
+            "The date is today."
+        );
         assert!(request.extra.get("reasoning_effort").is_none());
     }
 

@@ -172,7 +172,7 @@ fn chat_messages(messages: &[Value]) -> Result<Vec<Message>, ApiError> {
             "system" | "user" => {
                 let images = images(fields.get("images"), &format!("{at}.images"))?;
                 let mut user = user_message(content, images);
-                user.0.insert("role".into(), role.into());
+                user.fields_mut().insert("role".into(), role.into());
                 out.push(user);
             }
             "assistant" => {
@@ -285,12 +285,12 @@ mod tests {
         assert!(request.is_stream(), "stream defaults to true");
         let roles: Vec<&str> = request.messages.iter().map(|m| m.role()).collect();
         assert_eq!(roles, ["user", "assistant", "tool", "tool"]);
-        let image = &request.messages[0].0["content"][1]["image_url"]["url"];
+        let image = &request.messages[0].fields()["content"][1]["image_url"]["url"];
         assert_eq!(image, "data:image/png;base64,iVBORw0KGgo=");
         let calls = request.messages[1].tool_calls().expect("calls");
         assert_eq!(calls[0]["function"]["arguments"], r#"{"city":"Oslo"}"#);
-        assert_eq!(request.messages[2].0["tool_call_id"], calls[1]["id"]);
-        assert_eq!(request.messages[3].0["tool_call_id"], calls[0]["id"]);
+        assert_eq!(request.messages[2].fields()["tool_call_id"], calls[1]["id"]);
+        assert_eq!(request.messages[3].fields()["tool_call_id"], calls[0]["id"]);
         assert_eq!(request.extra["max_tokens"], 64);
         assert_eq!(request.extra["reasoning_effort"], "medium");
         assert_eq!(request.extra["response_format"]["type"], "json_object");

@@ -345,7 +345,7 @@ impl ResponsesRequest {
             let mut system = Map::new();
             system.insert("role".into(), "system".into());
             system.insert("content".into(), instructions.clone().into());
-            messages.push(Message(system));
+            messages.push(Message::new(system));
         }
         messages.extend(items_to_messages(history, "previous_response_id")?);
         messages.extend(items_to_messages(&self.input, "input")?);
@@ -463,7 +463,7 @@ fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
     let mut message = Map::new();
     message.insert("role".into(), role.into());
     message.insert("content".into(), content);
-    Ok(Message(message))
+    Ok(Message::new(message))
 }
 
 fn content_part(part: &Value, at: &str) -> Result<Value, ApiError> {
@@ -681,10 +681,10 @@ mod tests {
             roles,
             ["system", "user", "assistant", "tool", "assistant", "tool"]
         );
-        assert_eq!(chat.messages[2].0["tool_calls"][0]["id"], "mcp_1");
-        assert_eq!(chat.messages[4].0["content"], "Noon.");
-        assert_eq!(chat.messages[4].0["tool_calls"][0]["id"], "c2");
-        assert_eq!(chat.messages[5].0["content"], "found");
+        assert_eq!(chat.messages[2].fields()["tool_calls"][0]["id"], "mcp_1");
+        assert_eq!(chat.messages[4].fields()["content"], "Noon.");
+        assert_eq!(chat.messages[4].fields()["tool_calls"][0]["id"], "c2");
+        assert_eq!(chat.messages[5].fields()["content"], "found");
         assert_eq!(chat.extra["max_tokens"], 50);
         assert_eq!(chat.extra["reasoning_effort"], "low");
         assert_eq!(chat.extra["tools"][0]["function"]["name"], "lookup");

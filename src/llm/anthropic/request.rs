@@ -237,7 +237,7 @@ fn map_messages(
             }
             "tool" | "function" => {
                 let id = message
-                    .0
+                    .fields()
                     .get("tool_call_id")
                     .and_then(Value::as_str)
                     .ok_or_else(|| {

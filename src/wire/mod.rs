@@ -6,6 +6,10 @@
 //! kept as raw JSON objects because clients send many shapes (content parts, names, tool ids,
 //! vendor fields) that the proxy must forward byte-for-byte in meaning.
 
+mod message;
+
+pub use message::Message;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -37,35 +41,6 @@ impl ChatRequest {
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false)
-    }
-}
-
-/// One chat message, kept as the client sent it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Message(pub Map<String, Value>);
-
-impl Message {
-    pub fn role(&self) -> &str {
-        self.0.get("role").and_then(Value::as_str).unwrap_or("")
-    }
-
-    pub fn content(&self) -> Option<&Value> {
-        self.0.get("content")
-    }
-
-    pub fn tool_calls(&self) -> Option<&Vec<Value>> {
-        self.0.get("tool_calls").and_then(Value::as_array)
-    }
-
-    /// The plain text of the message: a string content as is, or the text parts of an array
-    /// content joined by newlines (images and other parts carry no text).
-    pub fn text(&self) -> Option<String> {
-        match self.content()? {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(parts) => Some(join_text_parts(parts)),
-            _ => None,
-        }
     }
 }
 
