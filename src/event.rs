@@ -3,12 +3,13 @@
 //! an author; the session keeps the non-partial ones as the conversation's history.
 //! The runner (`src/runner/`) stores them and its renderer turns them into OpenAI chunks.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::wire::Usage;
+use crate::wire::{Message, Usage};
 
 /// One piece of an event's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +109,39 @@ pub struct Event {
     pub shown_as_answer: bool,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
+    /// This event as model-history messages, written the first time a model call needs them
+    /// (`agent::history`). Stored events are shared (`Arc<Event>`) by the memory store across
+    /// requests, so a long chat's earlier steps, put back in every turn by the replay, are
+    /// rendered once per process rather than once per request. Never stored or compared.
+    #[serde(skip)]
+    pub as_history: HistoryMemo,
+}
+
+/// An event's rendered history messages: as its own agent sees them (assistant and tool
+/// messages) and as any other agent does (context). A copy of the event starts empty, so an
+/// event built from another with different parts never takes the other's rendering.
+#[derive(Default)]
+pub struct HistoryMemo {
+    pub own: OnceLock<Box<[Message]>>,
+    pub foreign: OnceLock<Box<[Message]>>,
+}
+
+impl Clone for HistoryMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for HistoryMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for HistoryMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryMemo")
+    }
 }
 
 impl Event {
@@ -124,6 +158,7 @@ impl Event {
             client_call_ids: Vec::new(),
             shown_as_answer: false,
             timestamp: now_secs(),
+            as_history: HistoryMemo::default(),
         }
     }
 

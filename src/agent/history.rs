@@ -35,16 +35,9 @@ pub fn build(
     match include {
         IncludeContents::Default if replay.is_empty() => out.extend(client.iter().cloned()),
         IncludeContents::Default => {
-            let rendered = replay.rendered_for(agent, |steps| {
-                let mut messages = Vec::new();
-                for step in steps {
-                    push_event(&mut messages, agent, step);
-                }
-                messages
-            });
             for (index, message) in client.iter().enumerate() {
-                if let Some(steps) = rendered.get(&index) {
-                    out.extend(steps.iter().cloned());
+                for step in replay.before(index) {
+                    push_event(&mut out, agent, step);
                 }
                 out.push(message.clone());
             }
@@ -72,12 +65,22 @@ pub fn build(
 }
 
 /// An agent's own step as its assistant and tool messages; another agent's as context.
+/// Written once per event (its `as_history` memo), then shared by every model call after.
 fn push_event(out: &mut Vec<Message>, agent: &str, event: &Event) {
-    if event.author == agent {
-        own_event(out, event);
+    let messages = if event.author == agent {
+        event.as_history.own.get_or_init(|| {
+            let mut messages = Vec::new();
+            own_event(&mut messages, event);
+            messages.into_boxed_slice()
+        })
     } else {
-        foreign_event(out, event);
-    }
+        event.as_history.foreign.get_or_init(|| {
+            let mut messages = Vec::new();
+            foreign_event(&mut messages, event);
+            messages.into_boxed_slice()
+        })
+    };
+    out.extend(messages.iter().cloned());
 }
 
 /// A message as the proxy writes it: serialised from borrowed parts straight to its JSON text

@@ -35,7 +35,7 @@
 //! and the word counts are close.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -50,13 +50,7 @@ const MATCH_WINDOW: usize = 6;
 #[derive(Debug, Default)]
 pub struct Replay {
     inserts: HashMap<usize, Vec<Arc<Event>>>,
-    /// The steps rendered as messages for the agent that asked last: an agent usually makes
-    /// several model calls in a turn (a tool round is two), and renders them once.
-    rendered: Mutex<Option<(String, Arc<Rendered>)>>,
 }
-
-/// Replayed steps as one agent's history messages, by the client message they go before.
-pub type Rendered = HashMap<usize, Vec<Message>>;
 
 impl Replay {
     /// The steps to put before client message `index`, oldest first.
@@ -66,28 +60,6 @@ impl Replay {
 
     pub fn is_empty(&self) -> bool {
         self.inserts.is_empty()
-    }
-
-    /// The steps as `agent`'s messages, rendered by `render` once per agent in a row.
-    pub fn rendered_for(
-        &self,
-        agent: &str,
-        render: impl Fn(&[Arc<Event>]) -> Vec<Message>,
-    ) -> Arc<Rendered> {
-        let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cached, rendered)) = cache.as_ref()
-            && cached == agent
-        {
-            return rendered.clone();
-        }
-        let rendered: Arc<Rendered> = Arc::new(
-            self.inserts
-                .iter()
-                .map(|(index, steps)| (*index, render(steps)))
-                .collect(),
-        );
-        *cache = Some((agent.to_string(), rendered.clone()));
-        rendered
     }
 
     /// Plans the replay for one request: `events` are the session's loaded events, `current`
@@ -142,7 +114,6 @@ impl Replay {
         within_budget(&mut matched, limits.replay_max_tokens);
         Self {
             inserts: matched.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
-            rendered: Mutex::new(None),
         }
     }
 }
@@ -168,13 +139,14 @@ fn past_invocations(events: &[Arc<Event>], current: &str) -> Vec<(usize, usize)>
     ranges
 }
 
-/// An earlier turn as matching needs it: its complete, non-user events, the text it showed as
-/// the answer and each event's text, normalised once.
+/// An earlier turn as matching needs it: its complete, non-user events and the text it showed
+/// as the answer, normalised once; each event's own text only if the shown text does not match
+/// (most client messages are the shown answer, so most turns never build them).
 struct Turn<'a> {
     events: Vec<&'a Arc<Event>>,
     shown: String,
     /// (position in `events`, normalised text) of the events with text.
-    texts: Vec<(usize, String)>,
+    texts: std::cell::OnceCell<Vec<(usize, String)>>,
 }
 
 impl<'a> Turn<'a> {
@@ -191,19 +163,24 @@ impl<'a> Turn<'a> {
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        let texts = events
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| {
-                let text = normalize(&e.content.as_ref()?.joined_text());
-                (!text.is_empty()).then_some((i, text))
-            })
-            .collect();
         Self {
             events,
             shown,
-            texts,
+            texts: std::cell::OnceCell::new(),
         }
+    }
+
+    fn texts(&self) -> &[(usize, String)] {
+        self.texts.get_or_init(|| {
+            self.events
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let text = normalize(&e.content.as_ref()?.joined_text());
+                    (!text.is_empty()).then_some((i, text))
+                })
+                .collect()
+        })
     }
 }
 
@@ -248,7 +225,10 @@ impl<'a> ClientCopy<'a> {
             .flatten()
             .filter_map(|c| c.get("id").and_then(Value::as_str))
             .collect();
-        let normalized = normalize(&message.text().unwrap_or_default());
+        let normalized = match message.content() {
+            Some(Value::String(text)) => normalize(text),
+            _ => normalize(&message.text().unwrap_or_default()),
+        };
         Self {
             call_ids,
             normalized,
@@ -273,7 +253,7 @@ impl<'a> ClientCopy<'a> {
         if !turn.shown.is_empty() && similar(text, &turn.shown) {
             return Some(Answer::Shown);
         }
-        turn.texts
+        turn.texts()
             .iter()
             .rev()
             .find(|(_, candidate)| similar(text, candidate))
@@ -446,6 +426,20 @@ fn unit_len(steps: &[Arc<Event>]) -> usize {
 
 /// Text as compared: reasoning markup removed, whitespace collapsed.
 fn normalize(text: &str) -> String {
+    // Most answers are plain text with single spaces: then the normal form is the text itself,
+    // found with one byte scan instead of a walk over its words.
+    let plain = !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !text
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b' ' && w[1] == b' ')
+        && text
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'<');
+    if plain {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
@@ -569,6 +563,21 @@ mod tests {
             &normalize("I rewrote this answer myself."),
             &normalize("The page says hello.")
         ));
+    }
+
+    #[test]
+    fn the_plain_text_shortcut_gives_the_same_normal_form() {
+        for (text, normal) in [
+            ("The page says hello.", "The page says hello."),
+            ("two  spaces", "two spaces"),
+            (" edges ", "edges"),
+            ("line\nbreak\ttab", "line break tab"),
+            ("x <think>y</think> z", "x z"),
+            ("caf\u{e9}\u{a0}ol\u{e9}", "caf\u{e9} ol\u{e9}"),
+            ("", ""),
+        ] {
+            assert_eq!(normalize(text), normal, "{text:?}");
+        }
     }
 
     #[test]
