@@ -33,8 +33,22 @@ pub fn register(registry: &mut ToolRegistry) {
     );
 }
 
-pub(crate) fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
+/// The JSON schema of a tool's arguments type, generated once per type: every model call offers
+/// its tools again, and generating a schema (schemars walking the type, then a `Value` built
+/// from it) cost more than the rest of the call's request building.
+pub(crate) fn schema_of<T: JsonSchema + 'static>() -> Value {
+    static SCHEMAS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Value>>,
+    > = std::sync::OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(Default::default);
+    let mut schemas = schemas.lock().unwrap_or_else(|p| p.into_inner());
+    schemas
+        .entry(std::any::TypeId::of::<T>())
+        .or_insert_with(|| {
+            serde_json::to_value(schemars::schema_for!(T))
+                .unwrap_or_else(|_| json!({"type": "object"}))
+        })
+        .clone()
 }
 
 /// Tells the model the date and time, in a time zone it names or the configured one.
