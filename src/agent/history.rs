@@ -259,6 +259,44 @@ mod tests {
     }
 
     #[test]
+    fn an_events_rendering_is_kept_and_a_changed_copy_renders_its_own() {
+        let answer: Arc<Event> = Event::new("i", "writer")
+            .with_content(Content::text("model", "first"))
+            .into();
+        let first = build(
+            "writer",
+            None,
+            IncludeContents::Default,
+            &[],
+            &Replay::default(),
+            &[answer.clone()],
+        );
+        assert!(answer.as_history.own.get().is_some(), "kept on the event");
+        let again = build(
+            "writer",
+            None,
+            IncludeContents::Default,
+            &[],
+            &Replay::default(),
+            &[answer.clone()],
+        );
+        assert_eq!(first[0].rendered_json(), again[0].rendered_json());
+
+        let mut copy = (*answer).clone();
+        copy.content = Some(Content::text("model", "second"));
+        let changed = build(
+            "writer",
+            None,
+            IncludeContents::Default,
+            &[],
+            &Replay::default(),
+            &[copy.into()],
+        );
+        assert_eq!(changed[0].text().as_deref(), Some("second"));
+        assert_eq!(first[0].text().as_deref(), Some("first"));
+    }
+
+    #[test]
     fn include_contents_none_starts_at_the_latest_user_or_other_agent_turn() {
         let client = vec![
             message(json!({"role": "user", "content": "old"})),
