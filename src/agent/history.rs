@@ -269,7 +269,7 @@ mod tests {
             IncludeContents::Default,
             &[],
             &Replay::default(),
-            &[answer.clone()],
+            std::slice::from_ref(&answer),
         );
         assert!(answer.as_history.own.get().is_some(), "kept on the event");
         let again = build(
@@ -278,7 +278,7 @@ mod tests {
             IncludeContents::Default,
             &[],
             &Replay::default(),
-            &[answer.clone()],
+            std::slice::from_ref(&answer),
         );
         assert_eq!(first[0].rendered_json(), again[0].rendered_json());
 
