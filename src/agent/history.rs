@@ -263,35 +263,24 @@ mod tests {
         let answer: Arc<Event> = Event::new("i", "writer")
             .with_content(Content::text("model", "first"))
             .into();
-        let first = build(
-            "writer",
-            None,
-            IncludeContents::Default,
-            &[],
-            &Replay::default(),
-            std::slice::from_ref(&answer),
-        );
+        let writer_sees = |events: &[Arc<Event>]| {
+            build(
+                "writer",
+                None,
+                IncludeContents::Default,
+                &[],
+                &Replay::default(),
+                events,
+            )
+        };
+        let first = writer_sees(std::slice::from_ref(&answer));
         assert!(answer.as_history.own.get().is_some(), "kept on the event");
-        let again = build(
-            "writer",
-            None,
-            IncludeContents::Default,
-            &[],
-            &Replay::default(),
-            std::slice::from_ref(&answer),
-        );
+        let again = writer_sees(std::slice::from_ref(&answer));
         assert_eq!(first[0].rendered_json(), again[0].rendered_json());
 
         let mut copy = (*answer).clone();
         copy.content = Some(Content::text("model", "second"));
-        let changed = build(
-            "writer",
-            None,
-            IncludeContents::Default,
-            &[],
-            &Replay::default(),
-            &[copy.into()],
-        );
+        let changed = writer_sees(&[copy.into()]);
         assert_eq!(changed[0].text().as_deref(), Some("second"));
         assert_eq!(first[0].text().as_deref(), Some("first"));
     }
