@@ -73,8 +73,8 @@ impl Replay {
         if limits.replay == ReplayMode::None || events.is_empty() {
             return Self::default();
         }
-        let invocations = past_invocations(events, current);
-        if invocations.is_empty() {
+        let mut turns = TurnsBack::new(events, current);
+        if turns.range(0).is_none() {
             return Self::default();
         }
         let client_ids = client_tool_call_ids(messages);
@@ -82,27 +82,34 @@ impl Replay {
         // Newest first: clients trim a long chat's oldest messages, not its latest, so both lists
         // line up from their ends; each message looks at most MATCH_WINDOW turns back from the
         // last match, which bounds the work when nothing matches (an edited or foreign chat).
-        let mut cursor = invocations.len();
+        // Turns are numbered from the newest (0), and found only as far back as this asks.
+        let mut cursor = 0;
         // Each turn's texts are prepared once, however many messages look at it.
-        let mut prepared: Vec<Option<Turn>> = (0..invocations.len()).map(|_| None).collect();
+        let mut prepared: Vec<Option<Turn>> = Vec::new();
         for (index, message) in messages.iter().enumerate().rev() {
-            if message.role() != "assistant" || cursor == 0 {
+            if message.role() != "assistant" || turns.range(cursor).is_none() {
                 continue;
             }
             let copy = ClientCopy::of(message);
             let mut found = None;
-            for i in (cursor.saturating_sub(MATCH_WINDOW)..cursor).rev() {
-                let turn = prepared[i].get_or_insert_with(|| Turn::of(events, invocations[i]));
+            for back in cursor..cursor + MATCH_WINDOW {
+                let Some(range) = turns.range(back) else {
+                    break;
+                };
+                if prepared.len() <= back {
+                    prepared.resize_with(back + 1, || None);
+                }
+                let turn = prepared[back].get_or_insert_with(|| Turn::of(events, range));
                 if let Some(answer) = copy.match_turn(turn) {
-                    found = Some((i, answer));
+                    found = Some((back, answer));
                     break;
                 }
             }
-            let Some((i, answer)) = found else {
+            let Some((back, answer)) = found else {
                 continue;
             };
-            cursor = i;
-            let Some(turn) = prepared[i].as_ref() else {
+            cursor = back + 1;
+            let Some(turn) = prepared[back].as_ref() else {
                 continue;
             };
             let steps = steps_of(&turn.events, &answer, &client_ids, limits);
@@ -118,25 +125,52 @@ impl Replay {
     }
 }
 
-/// Every earlier invocation as the range of `events` it spans, oldest first. An invocation's
-/// events are contiguous unless two requests of one session ran at once; then each run of it
-/// is a turn of its own, which costs nothing but a missed match.
-fn past_invocations(events: &[Arc<Event>], current: &str) -> Vec<(usize, usize)> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        if event.invocation_id == current {
-            continue;
-        }
-        match ranges.last_mut() {
-            Some((start, end))
-                if *end == i && events[*start].invocation_id == event.invocation_id =>
-            {
-                *end = i + 1
-            }
-            _ => ranges.push((i, i + 1)),
+/// The earlier invocations as ranges of `events`, found from the newest back and only as far as
+/// matching asks (a chat that matches nothing looks at six turns, not the whole loaded history).
+/// An invocation's events are contiguous unless two requests of one session ran at once; then
+/// each run of it is a turn of its own, which costs nothing but a missed match. Events of
+/// `current` (this request's own) are not history.
+struct TurnsBack<'a> {
+    events: &'a [Arc<Event>],
+    current: &'a str,
+    /// Newest first; the last one may still grow backwards until an older event ends it.
+    ranges: Vec<(usize, usize)>,
+    /// `events[..unscanned]` are not looked at yet.
+    unscanned: usize,
+}
+
+impl<'a> TurnsBack<'a> {
+    fn new(events: &'a [Arc<Event>], current: &'a str) -> Self {
+        Self {
+            events,
+            current,
+            ranges: Vec::new(),
+            unscanned: events.len(),
         }
     }
-    ranges
+
+    /// The `back`-th turn from the newest (0 is the newest), complete.
+    fn range(&mut self, back: usize) -> Option<(usize, usize)> {
+        // A range is complete once an older range exists, or nothing older is left to scan.
+        while self.ranges.len() <= back + 1 && self.unscanned > 0 {
+            self.unscanned -= 1;
+            let i = self.unscanned;
+            let event = &self.events[i];
+            if event.invocation_id == self.current {
+                continue;
+            }
+            match self.ranges.last_mut() {
+                Some((start, _))
+                    if *start == i + 1
+                        && self.events[*start].invocation_id == event.invocation_id =>
+                {
+                    *start = i
+                }
+                _ => self.ranges.push((i, i + 1)),
+            }
+        }
+        self.ranges.get(back).copied()
+    }
 }
 
 /// An earlier turn as matching needs it: its complete, non-user events and the text it showed
