@@ -30,9 +30,10 @@
 //! `runtime.replay_max_tokens` (estimated as bytes / 4) the oldest go first, and a result longer
 //! than `runtime.replay_max_result_bytes` is cut with a marker.
 //!
-//! Cost: one pass over the client's messages and the loaded events, one normalised string per
-//! assistant message and compared answer; word sets are built only when exact comparison fails
-//! and the word counts are close.
+//! Cost: one pass over the client's messages and, from the newest back, over the loaded events
+//! only as far as the matching reaches; one normalised string per assistant message and compared
+//! answer; word sets are built only when exact comparison fails and the word counts are close.
+//! Rendering the steps as messages is memoised on each event (`Event::as_history`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
