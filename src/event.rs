@@ -109,38 +109,64 @@ pub struct Event {
     pub shown_as_answer: bool,
     /// Seconds since the Unix epoch.
     pub timestamp: f64,
-    /// This event as model-history messages, written the first time a model call needs them
-    /// (`agent::history`). Stored events are shared (`Arc<Event>`) by the memory store across
-    /// requests, so a long chat's earlier steps, put back in every turn by the replay, are
-    /// rendered once per process rather than once per request. Never stored or compared.
+    /// What later requests derive from this event, worked out the first time one needs it.
+    /// Stored events are shared (`Arc<Event>`) by the memory store across requests, so a long
+    /// chat's earlier steps, matched and put back in every turn by the replay, are rendered and
+    /// measured once per process rather than once per request. Never stored or compared.
     #[serde(skip)]
-    pub as_history: HistoryMemo,
+    pub memo: EventMemo,
 }
 
-/// An event's rendered history messages: as its own agent sees them (assistant and tool
-/// messages) and as any other agent does (context). A copy of the event starts empty, so an
-/// event built from another with different parts never takes the other's rendering.
+/// Derived forms of an event (see [`Event::memo`]). A copy of the event starts empty, so an
+/// event built from another with different parts never takes the other's results. Allocated
+/// only when first used: most events (every streamed partial) never are, and a pointer keeps
+/// `Event`, which moves through every stream, small.
 #[derive(Default)]
-pub struct HistoryMemo {
-    pub own: OnceLock<Box<[Message]>>,
-    pub foreign: OnceLock<Box<[Message]>>,
+pub struct EventMemo(OnceLock<Box<Memos>>);
+
+impl EventMemo {
+    pub fn get(&self) -> &Memos {
+        self.0.get_or_init(Box::default)
+    }
 }
 
-impl Clone for HistoryMemo {
+#[derive(Default)]
+pub struct Memos {
+    /// Model-history messages as the event's own agent sees them (assistant and tool messages;
+    /// `agent::history`).
+    pub own: OnceLock<Box<[Message]>>,
+    /// Model-history messages as any other agent sees them (context).
+    pub foreign: OnceLock<Box<[Message]>>,
+    /// The event's text as the replay compares it with a client's message (`agent::replay`).
+    pub compared_text: OnceLock<String>,
+    /// The event's size as the replay budgets it (`agent::replay`).
+    pub replay_size: OnceLock<ReplaySize>,
+}
+
+/// An event's size for the replay's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplaySize {
+    /// Estimated tokens of the event's parts (bytes / 4, plus a few per message).
+    pub tokens: usize,
+    /// Bytes of the JSON text of its longest tool result (0 without one).
+    pub longest_result: usize,
+}
+
+impl Clone for EventMemo {
     fn clone(&self) -> Self {
         Self::default()
     }
 }
 
-impl PartialEq for HistoryMemo {
+impl PartialEq for EventMemo {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl std::fmt::Debug for HistoryMemo {
+impl std::fmt::Debug for EventMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HistoryMemo")
+        f.write_str("EventMemo")
     }
 }
 
@@ -158,7 +184,7 @@ impl Event {
             client_call_ids: Vec::new(),
             shown_as_answer: false,
             timestamp: now_secs(),
-            as_history: HistoryMemo::default(),
+            memo: EventMemo::default(),
         }
     }
 

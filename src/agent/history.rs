@@ -65,16 +65,16 @@ pub fn build(
 }
 
 /// An agent's own step as its assistant and tool messages; another agent's as context.
-/// Written once per event (its `as_history` memo), then shared by every model call after.
+/// Written once per event (its `memo`), then shared by every model call after.
 fn push_event(out: &mut Vec<Message>, agent: &str, event: &Event) {
     let messages = if event.author == agent {
-        event.as_history.own.get_or_init(|| {
+        event.memo.get().own.get_or_init(|| {
             let mut messages = Vec::new();
             own_event(&mut messages, event);
             messages.into_boxed_slice()
         })
     } else {
-        event.as_history.foreign.get_or_init(|| {
+        event.memo.get().foreign.get_or_init(|| {
             let mut messages = Vec::new();
             foreign_event(&mut messages, event);
             messages.into_boxed_slice()
@@ -274,7 +274,7 @@ mod tests {
             )
         };
         let first = writer_sees(std::slice::from_ref(&answer));
-        assert!(answer.as_history.own.get().is_some(), "kept on the event");
+        assert!(answer.memo.get().own.get().is_some(), "kept on the event");
         let again = writer_sees(std::slice::from_ref(&answer));
         assert_eq!(first[0].rendered_json(), again[0].rendered_json());
 

@@ -31,17 +31,19 @@
 //! than `runtime.replay_max_result_bytes` is cut with a marker.
 //!
 //! Cost: one pass over the client's messages and, from the newest back, over the loaded events
-//! only as far as the matching reaches; one normalised string per assistant message and compared
-//! answer; word sets are built only when exact comparison fails and the word counts are close.
-//! Rendering the steps as messages is memoised on each event (`Event::as_history`).
+//! only as far as the matching reaches; one normalised string per assistant message of the client;
+//! word sets are built only when exact comparison fails and the word counts are close.
+//! Each event's compared text, size and rendering as messages are worked out once per event
+//! (`Event::memo`), which the memory store shares across requests.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::config::{ReplayMode, RuntimeSettings};
-use crate::event::{Event, Part};
+use crate::event::{Event, Part, ReplaySize};
 use crate::wire::Message;
 
 /// Earlier turns a client message is compared with, back from the turn the newer message matched.
@@ -50,13 +52,17 @@ const MATCH_WINDOW: usize = 6;
 /// Steps to put back, by the client message they go before.
 #[derive(Debug, Default)]
 pub struct Replay {
-    inserts: HashMap<usize, Vec<Arc<Event>>>,
+    /// (client message index, steps), by index.
+    inserts: Vec<(usize, Vec<Arc<Event>>)>,
 }
 
 impl Replay {
     /// The steps to put before client message `index`, oldest first.
     pub fn before(&self, index: usize) -> &[Arc<Event>] {
-        self.inserts.get(&index).map_or(&[], Vec::as_slice)
+        match self.inserts.binary_search_by_key(&index, |(at, _)| *at) {
+            Ok(found) => &self.inserts[found].1,
+            Err(_) => &[],
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,14 +85,15 @@ impl Replay {
             return Self::default();
         }
         let client_ids = client_tool_call_ids(messages);
-        let mut matched: Vec<(usize, Vec<Arc<Event>>)> = Vec::new();
+        let answers = messages.iter().filter(|m| m.role() == "assistant").count();
+        let mut matched: Vec<(usize, Vec<Arc<Event>>)> = Vec::with_capacity(answers);
         // Newest first: clients trim a long chat's oldest messages, not its latest, so both lists
         // line up from their ends; each message looks at most MATCH_WINDOW turns back from the
         // last match, which bounds the work when nothing matches (an edited or foreign chat).
         // Turns are numbered from the newest (0), and found only as far back as this asks.
         let mut cursor = 0;
         // Each turn's texts are prepared once, however many messages look at it.
-        let mut prepared: Vec<Option<Turn>> = Vec::new();
+        let mut prepared: Vec<Option<Turn>> = Vec::with_capacity(answers + MATCH_WINDOW);
         for (index, message) in messages.iter().enumerate().rev() {
             if message.role() != "assistant" || turns.range(cursor).is_none() {
                 continue;
@@ -120,9 +127,8 @@ impl Replay {
         }
         matched.reverse();
         within_budget(&mut matched, limits.replay_max_tokens);
-        Self {
-            inserts: matched.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
-        }
+        matched.retain(|(_, steps)| !steps.is_empty());
+        Self { inserts: matched }
     }
 }
 
@@ -175,13 +181,11 @@ impl<'a> TurnsBack<'a> {
 }
 
 /// An earlier turn as matching needs it: its complete, non-user events and the text it showed
-/// as the answer, normalised once; each event's own text only if the shown text does not match
-/// (most client messages are the shown answer, so most turns never build them).
+/// as the answer. Each event's compared text is normalised once per event (`Event::memo`), so a
+/// turn that many requests look at costs them a join at most.
 struct Turn<'a> {
     events: Vec<&'a Arc<Event>>,
-    shown: String,
-    /// (position in `events`, normalised text) of the events with text.
-    texts: std::cell::OnceCell<Vec<(usize, String)>>,
+    shown: Cow<'a, str>,
 }
 
 impl<'a> Turn<'a> {
@@ -190,46 +194,87 @@ impl<'a> Turn<'a> {
             .iter()
             .filter(|e| !e.partial && e.author != "user")
             .collect();
-        let shown = normalize(
-            &events
-                .iter()
-                .filter(|e| e.shown_as_answer)
-                .filter_map(|e| e.content.as_ref().map(|c| c.joined_text()))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-        Self {
-            events,
-            shown,
-            texts: std::cell::OnceCell::new(),
+        // Normalising each shown event and joining with a space is normalising their joined
+        // text, unless reasoning markup opens in one event and closes in the next, which the
+        // proxy never writes.
+        let mut shown = Cow::Borrowed("");
+        for text in events
+            .iter()
+            .filter(|e| e.shown_as_answer)
+            .map(|e| compared_text(e))
+            .filter(|t| !t.is_empty())
+        {
+            shown = if shown.is_empty() {
+                Cow::Borrowed(text)
+            } else {
+                Cow::Owned(format!("{shown} {text}"))
+            };
         }
+        Self { events, shown }
     }
 
-    fn texts(&self) -> &[(usize, String)] {
-        self.texts.get_or_init(|| {
-            self.events
-                .iter()
-                .enumerate()
-                .filter_map(|(i, e)| {
-                    let text = normalize(&e.content.as_ref()?.joined_text());
-                    (!text.is_empty()).then_some((i, text))
-                })
-                .collect()
-        })
+    /// (position in `events`, compared text) of the events with text, newest last.
+    fn texts(&self) -> impl DoubleEndedIterator<Item = (usize, &'a str)> + '_ {
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, compared_text(e)))
+            .filter(|(_, text)| !text.is_empty())
     }
 }
 
+/// An event's text as compared (see [`normalize`]), worked out once per event.
+fn compared_text(event: &Event) -> &str {
+    event.memo.get().compared_text.get_or_init(|| {
+        event
+            .content
+            .as_ref()
+            .map(|c| normalize(&c.joined_text()))
+            .unwrap_or_default()
+    })
+}
+
+/// An event's size for the limits, worked out once per event.
+fn size_of(event: &Event) -> ReplaySize {
+    *event.memo.get().replay_size.get_or_init(|| {
+        let parts = event.content.iter().flat_map(|c| &c.parts);
+        let bytes: usize = parts
+            .clone()
+            .map(|p| match p {
+                Part::Text { text } | Part::Reasoning { text } => text.len(),
+                Part::ToolCall {
+                    name, arguments, ..
+                } => name.len() + crate::llm::usage_estimate::json_bytes(arguments),
+                Part::ToolResult { name, response, .. } => {
+                    name.len() + crate::llm::usage_estimate::json_bytes(response)
+                }
+            })
+            .sum();
+        let longest_result = parts
+            .filter_map(|p| match p {
+                Part::ToolResult { response, .. } => Some(json_length(response)),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        ReplaySize {
+            tokens: bytes / 4 + 4,
+            longest_result,
+        }
+    })
+}
+
 /// Every tool-call id the client's messages carry (assistant `tool_calls`, `tool` results).
-fn client_tool_call_ids(messages: &[Message]) -> HashSet<String> {
+fn client_tool_call_ids(messages: &[Message]) -> HashSet<&str> {
     let mut ids = HashSet::new();
     for message in messages {
         for call in message.tool_calls().into_iter().flatten() {
             if let Some(id) = call.get("id").and_then(Value::as_str) {
-                ids.insert(id.to_string());
+                ids.insert(id);
             }
         }
         if let Some(id) = message.fields().get("tool_call_id").and_then(Value::as_str) {
-            ids.insert(id.to_string());
+            ids.insert(id);
         }
     }
     ids
@@ -289,10 +334,9 @@ impl<'a> ClientCopy<'a> {
             return Some(Answer::Shown);
         }
         turn.texts()
-            .iter()
             .rev()
             .find(|(_, candidate)| similar(text, candidate))
-            .map(|(position, _)| Answer::Event(*position))
+            .map(|(position, _)| Answer::Event(position))
     }
 }
 
@@ -301,7 +345,7 @@ impl<'a> ClientCopy<'a> {
 fn steps_of(
     turn: &[&Arc<Event>],
     answer: &Answer,
-    client_ids: &HashSet<String>,
+    client_ids: &HashSet<&str>,
     limits: &RuntimeSettings,
 ) -> Vec<Arc<Event>> {
     let mut steps = Vec::new();
@@ -318,18 +362,16 @@ fn steps_of(
             Part::Text { .. } if client_has_text || limits.replay == ReplayMode::Tools => false,
             Part::Text { text } => !text.trim().is_empty(),
             Part::ToolCall { id, .. } | Part::ToolResult { id, .. } => {
-                !client_ids.contains(id) && !event.client_call_ids.contains(id)
+                !client_ids.contains(id.as_str()) && !event.client_call_ids.contains(id)
             }
-        };
-        let too_long = |part: &Part| {
-            matches!(part, Part::ToolResult { response, .. }
-                if json_length(response) > limits.replay_max_result_bytes)
         };
         let kept = content.parts.iter().filter(|p| keep(p)).count();
         if kept == 0 {
             continue;
         }
-        if kept == content.parts.len() && !content.parts.iter().any(too_long) {
+        if kept == content.parts.len()
+            && size_of(event).longest_result <= limits.replay_max_result_bytes
+        {
             steps.push(Arc::clone(event));
             continue;
         }
@@ -413,23 +455,7 @@ impl std::io::Write for ByteCounter {
 /// Drops the oldest units (a tool call with its results, or one other step) until the estimated
 /// tokens fit.
 fn within_budget(matched: &mut [(usize, Vec<Arc<Event>>)], max_tokens: usize) {
-    let cost = |e: &Arc<Event>| -> usize {
-        e.content
-            .iter()
-            .flat_map(|c| &c.parts)
-            .map(|p| match p {
-                Part::Text { text } | Part::Reasoning { text } => text.len(),
-                Part::ToolCall {
-                    name, arguments, ..
-                } => name.len() + crate::llm::usage_estimate::json_bytes(arguments),
-                Part::ToolResult { name, response, .. } => {
-                    name.len() + crate::llm::usage_estimate::json_bytes(response)
-                }
-            })
-            .sum::<usize>()
-            / 4
-            + 4
-    };
+    let cost = |e: &Arc<Event>| size_of(e).tokens;
     let mut total: usize = matched.iter().flat_map(|(_, s)| s).map(cost).sum();
     for (_, steps) in matched.iter_mut() {
         while total > max_tokens && !steps.is_empty() {
@@ -461,14 +487,15 @@ fn unit_len(steps: &[Arc<Event>]) -> usize {
 
 /// Text as compared: reasoning markup removed, whitespace collapsed.
 fn normalize(text: &str) -> String {
+    // The normal form never starts or ends with whitespace, so trimming first loses nothing and
+    // lets an answer that ends in a newline or space take the shortcut below.
+    let text = text.trim();
     // Most answers are plain text with single spaces: then the normal form is the text itself,
     // found with one byte scan instead of a walk over its words.
-    let plain = !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !text
-            .as_bytes()
-            .windows(2)
-            .any(|w| w[0] == b' ' && w[1] == b' ')
+    let plain = !text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b' ' && w[1] == b' ')
         && text
             .bytes()
             .all(|b| (b' '..=b'~').contains(&b) && b != b'<');
@@ -476,6 +503,11 @@ fn normalize(text: &str) -> String {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len());
+    // Reasoning markup starts with '<': without one, only whitespace needs collapsing.
+    if !text.contains('<') {
+        push_words(&mut out, text);
+        return out;
+    }
     let mut rest = text;
     loop {
         let next = ["<think>", "<details"]
@@ -609,6 +641,11 @@ mod tests {
             ("line\nbreak\ttab", "line break tab"),
             ("x <think>y</think> z", "x z"),
             ("caf\u{e9}\u{a0}ol\u{e9}", "caf\u{e9} ol\u{e9}"),
+            ("tok0 tok1 ", "tok0 tok1"),
+            ("An answer.\n", "An answer."),
+            ("\u{a0}nbsp edge\u{a0}", "nbsp edge"),
+            ("a < b  and c > d", "a < b and c > d"),
+            ("<think>only reasoning</think>", ""),
             ("", ""),
         ] {
             assert_eq!(normalize(text), normal, "{text:?}");
