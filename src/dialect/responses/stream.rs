@@ -49,6 +49,9 @@ enum OpenItem {
         index: usize,
         id: String,
         text: String,
+        /// `,"item_id":…,"output_index":…,"content_index":0,"delta":` written once per item:
+        /// the text deltas are most of a stream's events.
+        delta_fields: Vec<u8>,
     },
     Reasoning {
         index: usize,
@@ -110,6 +113,7 @@ impl ResponseWriter {
 
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self, out: &mut Vec<u8>) {
+        out.reserve(2 * (self.echo.len() + 200));
         for kind in ["response.created", "response.in_progress"] {
             self.lifecycle(out, kind, |out| {
                 out.extend_from_slice(
@@ -196,6 +200,7 @@ impl ResponseWriter {
     fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
         let items = std::mem::take(&mut self.output);
         let items = items.iter().flatten();
+        out.reserve(items.clone().map(|item| item.get().len() + 1).sum::<usize>() + 512);
         self.lifecycle(out, kind, |out| {
             let fields = [
                 ("status", &Value::String(end.status.into())),
@@ -225,6 +230,7 @@ impl ResponseWriter {
     /// A lifecycle event: `{"response": {…the echo…, <fields written by `rest`>}}`. The echo
     /// was serialized once, when the writer was made.
     fn lifecycle(&mut self, out: &mut Vec<u8>, kind: &str, rest: impl FnOnce(&mut Vec<u8>)) {
+        out.reserve(self.echo.len() + 256);
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\ndata: {\"type\":\"");
@@ -400,27 +406,36 @@ impl ResponseWriter {
                 part: OutputText::new(""),
             };
             self.write(out, "response.content_part.added", body);
+            let mut delta_fields = Vec::with_capacity(id.len() + 64);
+            delta_fields.extend_from_slice(b",\"item_id\":");
+            let _ = serde_json::to_writer(&mut delta_fields, &id);
+            delta_fields.extend_from_slice(b",\"output_index\":");
+            write_number(&mut delta_fields, index as u64);
+            delta_fields.extend_from_slice(b",\"content_index\":0,\"delta\":");
             self.open = Some(OpenItem::Message {
                 index,
                 id,
-                text: String::new(),
+                text: String::with_capacity(256),
+                delta_fields,
             });
         }
         if let Some(OpenItem::Message {
-            index,
-            id,
             text: all,
+            delta_fields,
+            ..
         }) = &mut self.open
         {
             all.push_str(text);
-            let body = Delta {
-                item_id: id,
-                output_index: *index,
-                content_index: Some(0),
-                delta: text,
-                logprobs: Some(&[]),
-            };
-            write_event(out, &mut self.sequence, "response.output_text.delta", body);
+            // The same bytes as `write_event` with a `Delta` body, without serialising the
+            // fixed fields again for every delta.
+            const KIND: &[u8] = b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":";
+            out.reserve(KIND.len() + delta_fields.len() + text.len() + 40);
+            out.extend_from_slice(KIND);
+            write_number(out, self.sequence);
+            self.sequence += 1;
+            out.extend_from_slice(delta_fields);
+            let _ = serde_json::to_writer(&mut *out, text);
+            out.extend_from_slice(b",\"logprobs\":[]}\n\n");
         }
     }
 
@@ -545,7 +560,12 @@ impl ResponseWriter {
     fn close_open(&mut self, out: &mut Vec<u8>) {
         match self.open.take() {
             None => {}
-            Some(OpenItem::Message { index, id, text }) => {
+            Some(OpenItem::Message {
+                index, id, text, ..
+            }) => {
+                // The text goes out four times (text done, part done, item done, and the
+                // final event's output); one reservation instead of a chain of regrowths.
+                out.reserve(3 * text.len() + 1024);
                 let body = TextDone {
                     item_id: &id,
                     output_index: index,
@@ -713,4 +733,57 @@ struct TextDone<'a> {
 struct ItemEvent<T: Serialize> {
     output_index: usize,
     item: T,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_chunk(text: &str) -> ChatChunk {
+        serde_json::from_value(json!({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}],
+        }))
+        .expect("chunk")
+    }
+
+    /// The text delta is written by hand for speed; it must be the bytes the general event
+    /// writer gives for the same body.
+    #[test]
+    fn a_text_delta_is_the_same_bytes_as_the_general_writer_gives() {
+        let mut writer = ResponseWriter::new("{\"id\":\"resp_1\"".into(), None, ToolItems::McpCall);
+        let mut out = Vec::new();
+        writer.start(&mut out);
+        writer.chunk(&text_chunk("first "), &mut out);
+        let text = "quote \" backslash \\ newline \n tab \t é ☃ \u{1}";
+        let mut delta = Vec::new();
+        let sequence_before = writer.sequence;
+        writer.chunk(&text_chunk(text), &mut delta);
+        let Some(OpenItem::Message { index, id, .. }) = &writer.open else {
+            panic!("a message item is open");
+        };
+        let mut expected = Vec::new();
+        let mut sequence = sequence_before;
+        let body = Delta {
+            item_id: id,
+            output_index: *index,
+            content_index: Some(0),
+            delta: text,
+            logprobs: Some(&[]),
+        };
+        crate::dialect::write_event(
+            &mut expected,
+            "response.output_text.delta",
+            Some(&mut sequence),
+            &body,
+        );
+        assert_eq!(String::from_utf8_lossy(&delta), String::from_utf8_lossy(&expected));
+        assert_eq!(writer.sequence, sequence);
+        let data = delta
+            .split(|b| *b == b'\n')
+            .find_map(|line| line.strip_prefix(b"data: "))
+            .expect("data line");
+        let parsed: Value = serde_json::from_slice(data).expect("JSON");
+        assert_eq!(parsed["delta"], text);
+    }
 }
