@@ -2,6 +2,7 @@
 //! piece lives and how a request flows through them.
 
 pub mod agent;
+pub mod allocator;
 pub mod api;
 pub mod assemble;
 pub mod auth;

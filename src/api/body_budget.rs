@@ -98,18 +98,10 @@ impl Drop for BodyMemory {
     }
 }
 
-/// Gives freed heap memory back to the system (glibc's `malloc_trim`); a no-op elsewhere.
+/// Gives freed heap memory back to the system.
 fn trim_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // Off the async workers: a trim of a large heap takes a few milliseconds.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            drop(runtime.spawn_blocking(|| {
-                // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            }));
-        }
+    // Off the async workers: a trim of a large heap takes a few milliseconds.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        drop(runtime.spawn_blocking(crate::allocator::return_free_memory));
     }
 }

@@ -200,7 +200,13 @@ impl ResponseWriter {
     fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
         let items = std::mem::take(&mut self.output);
         let items = items.iter().flatten();
-        out.reserve(items.clone().map(|item| item.get().len() + 1).sum::<usize>() + 512);
+        out.reserve(
+            items
+                .clone()
+                .map(|item| item.get().len() + 1)
+                .sum::<usize>()
+                + 512,
+        );
         self.lifecycle(out, kind, |out| {
             let fields = [
                 ("status", &Value::String(end.status.into())),
@@ -777,7 +783,10 @@ mod tests {
             Some(&mut sequence),
             &body,
         );
-        assert_eq!(String::from_utf8_lossy(&delta), String::from_utf8_lossy(&expected));
+        assert_eq!(
+            String::from_utf8_lossy(&delta),
+            String::from_utf8_lossy(&expected)
+        );
         assert_eq!(writer.sequence, sequence);
         let data = delta
             .split(|b| *b == b'\n')
