@@ -69,7 +69,7 @@ fn main() {
 
         // Warm up both paths (connection pools, allocator, upstream code paths).
         for url in [&direct, &proxied] {
-            let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500)).await;
+            let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500), None).await;
         }
         // BENCH_PROFILE=chat|responses: only that stream load at c=8, for a profiler to attach.
         if let Ok(only) = std::env::var("BENCH_PROFILE") {
@@ -85,14 +85,14 @@ fn main() {
         }
 
         println!("\nadk-llm-proxy overhead vs direct-to-upstream ({secs:.0} s per measurement, instant fake upstream)\n");
-        println!("non-stream chat.completion");
-        println!("{:>5} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>7}", "conc", "direct p50", "p99", "req/s", "proxy p50", "p99", "req/s", "added p50", "added p99", "ratio");
+        println!("non-stream chat.completion; proxy CPU = its utime+stime per request; share = proxy req/s ÷ direct req/s");
+        println!("{:>5} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>7} | {:>9} {:>6}", "conc", "direct p50", "p99", "req/s", "proxy p50", "p99", "req/s", "added p50", "added p99", "ratio", "proxy CPU", "share");
         for concurrency in [1usize, 8, 64] {
-            let d = measure_non_stream(&client, &direct, concurrency, per_run).await;
-            let p = measure_non_stream(&client, &proxied, concurrency, per_run).await;
+            let d = measure_non_stream(&client, &direct, concurrency, per_run, None).await;
+            let p = measure_non_stream(&client, &proxied, concurrency, per_run, child.id()).await;
             println!(
-                "{:>5} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>+8.3}ms {:>+8.3}ms {:>6.2}x",
-                concurrency, d.p50, d.p99, d.rps, p.p50, p.p99, p.rps, p.p50 - d.p50, p.p99 - d.p99, p.p50 / d.p50
+                "{:>5} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>+8.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs {:>5.1}%",
+                concurrency, d.p50, d.p99, d.rps, p.p50, p.p99, p.rps, p.p50 - d.p50, p.p99 - d.p99, p.p50 / d.p50, p.cpu_per_request * 1e6, 100.0 * p.rps / d.rps
             );
         }
 
@@ -139,6 +139,8 @@ struct NonStream {
     p50: f64,
     p99: f64,
     rps: f64,
+    /// The proxy's CPU seconds per completed request (0 when not measured).
+    cpu_per_request: f64,
 }
 
 async fn measure_non_stream(
@@ -146,11 +148,13 @@ async fn measure_non_stream(
     url: &str,
     concurrency: usize,
     duration: Duration,
+    proxy_pid: Option<u32>,
 ) -> NonStream {
     let body = Arc::new(
         json!({"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]})
             .to_string(),
     );
+    let cpu_before = common::cpu_seconds(proxy_pid);
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -181,11 +185,16 @@ async fn measure_non_stream(
         all.extend(task.await.unwrap_or_default());
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, common::cpu_seconds(proxy_pid)) {
+        (Some(before), Some(after)) if !all.is_empty() => (after - before) / all.len() as f64,
+        _ => 0.0,
+    };
     all.sort_by(f64::total_cmp);
     NonStream {
         p50: common::percentile(&all, 0.50),
         p99: common::percentile(&all, 0.99),
         rps: all.len() as f64 / elapsed,
+        cpu_per_request: cpu,
     }
 }
 
