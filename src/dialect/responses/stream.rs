@@ -115,7 +115,7 @@ impl ResponseWriter {
     pub fn start(&mut self, out: &mut Vec<u8>) {
         out.reserve(2 * (self.echo.len() + 200));
         for kind in ["response.created", "response.in_progress"] {
-            self.lifecycle(out, kind, |out| {
+            self.lifecycle(out, kind, 0, |out| {
                 out.extend_from_slice(
                     br#","status":"in_progress","error":null,"incomplete_details":null,"usage":null,"output":[]"#,
                 )
@@ -200,14 +200,8 @@ impl ResponseWriter {
     fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
         let items = std::mem::take(&mut self.output);
         let items = items.iter().flatten();
-        out.reserve(
-            items
-                .clone()
-                .map(|item| item.get().len() + 1)
-                .sum::<usize>()
-                + 512,
-        );
-        self.lifecycle(out, kind, |out| {
+        let items_bytes: usize = items.clone().map(|item| item.get().len() + 1).sum();
+        self.lifecycle(out, kind, items_bytes + 256, |out| {
             let fields = [
                 ("status", &Value::String(end.status.into())),
                 ("error", &end.error),
@@ -234,9 +228,16 @@ impl ResponseWriter {
     }
 
     /// A lifecycle event: `{"response": {…the echo…, <fields written by `rest`>}}`. The echo
-    /// was serialized once, when the writer was made.
-    fn lifecycle(&mut self, out: &mut Vec<u8>, kind: &str, rest: impl FnOnce(&mut Vec<u8>)) {
-        out.reserve(self.echo.len() + 256);
+    /// was serialized once, when the writer was made. `rest_bytes` is about what `rest` writes,
+    /// so the event is sized once rather than regrown.
+    fn lifecycle(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &str,
+        rest_bytes: usize,
+        rest: impl FnOnce(&mut Vec<u8>),
+    ) {
+        out.reserve(self.echo.len() + 256 + rest_bytes);
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\ndata: {\"type\":\"");
