@@ -3,9 +3,10 @@
 //! token (p50/p99) for both paths with the proxy's added milliseconds, and the proxy's peak RSS.
 //!
 //! Run: `cargo bench --bench load` (env: `LOAD_CLIENTS`, default 2000; `LOAD_SECS` per path,
-//! default 60; `LOAD_RSS_EVERY` seconds between RSS samples of the proxy, default 5). For a soak,
-//! set `LOAD_SECS` to the time wanted: the proxy's RSS over the run is printed, with its idle
-//! value before and its value 5 s after. Each upstream stream is 10 chunks 100 ms apart, like a model writing ~10 tok/s
+//! default 60; `LOAD_RSS_EVERY` seconds between RSS samples of the proxy, default 5; `LOAD_AFTER`
+//! seconds after the load at which to read the proxy's RSS and open descriptors, default "5").
+//! For a soak, set `LOAD_SECS` to the time wanted and `LOAD_DIRECT_SECS` to a short baseline:
+//! the proxy's RSS over the run is printed, with its idle value before and the values after. Each upstream stream is 10 chunks 100 ms apart, like a model writing ~10 tok/s
 //! per client, so the run measures holding thousands of live streams, not raw throughput.
 
 mod common;
@@ -53,7 +54,9 @@ fn main() {
     runtime.block_on(async move {
         let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
         let before = TcpCounters::read();
-        let direct = run(&format!("http://{upstream}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
+        // `LOAD_DIRECT_SECS` shortens the baseline for a soak of the proxy (default: `LOAD_SECS`).
+        let direct_secs: u64 = std::env::var("LOAD_DIRECT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(secs);
+        let direct = run(&format!("http://{upstream}/v1/chat/completions"), clients, Duration::from_secs(direct_secs)).await;
         let middle = TcpCounters::read();
         let pid = child.id();
         let rss_idle = common::rss_kib(pid);
@@ -74,8 +77,24 @@ fn main() {
         let proxied = run(&format!("{proxy}/v1/chat/completions"), clients, Duration::from_secs(secs)).await;
         sampler.abort();
         let after = TcpCounters::read();
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let rss_after = common::rss_kib(pid);
+        // The proxy's RSS at each of these seconds after the load (`LOAD_AFTER`, default "5"): the
+        // pool keeps idle upstream connections 90 s and a second trim follows 100 s of quiet, so
+        // "5,100,110" shows where memory settles.
+        let marks: Vec<u64> = std::env::var("LOAD_AFTER")
+            .unwrap_or_else(|_| "5".into())
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        let ended = Instant::now();
+        let mut rss_after = Vec::new();
+        for mark in marks {
+            let at = ended + Duration::from_secs(mark);
+            tokio::time::sleep_until(at.into()).await;
+            let fds = pid
+                .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+                .map_or(0, |dir| dir.count());
+            rss_after.push(format!("{mark} s after {} ({fds} fds open)", mib_of(common::rss_kib(pid))));
+        }
         let rss = common::peak_rss_kib(child.id());
         println!("\nload: {clients} concurrent streaming clients, {secs} s per path (10 chunks × 100 ms per stream)\n");
         println!("{:>8} | {:>9} {:>7} | {:>10} {:>10} | {:>16} {:>13}", "path", "streams", "errors", "ttft p50", "ttft p99", "listen overflows", "SYN retrans");
@@ -91,16 +110,21 @@ fn main() {
             proxied.ttft_p99 - direct.ttft_p99,
             rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into())
         );
-        let mib = |kib: Option<u64>| kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "?".into());
-        let series: Vec<String> = samples.lock().expect("samples").iter().map(|k| mib(Some(*k))).collect();
+        let series: Vec<String> = samples.lock().expect("samples").iter().map(|k| mib_of(Some(*k))).collect();
         println!(
-            "proxy RSS (MiB): idle {} → every {every} s under load [{}] → 5 s after {}",
-            mib(rss_idle),
+            "proxy RSS (MiB): idle {} → every {every} s under load [{}] → {}",
+            mib_of(rss_idle),
             series.join(" "),
-            mib(rss_after)
+            rss_after.join(", ")
         );
         let _ = child.kill().await;
     });
+}
+
+/// KiB as MiB with one decimal, or "?" where unknown.
+fn mib_of(kib: Option<u64>) -> String {
+    kib.map(|k| format!("{:.1}", k as f64 / 1024.0))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The kernel's TCP counters that show connections waiting for a retry: accept queue overflows

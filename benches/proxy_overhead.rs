@@ -19,6 +19,9 @@ use serde_json::json;
 const STREAM_PIECES: usize = 20;
 
 fn main() {
+    if common::floor::serve_if_asked() {
+        return;
+    }
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -59,6 +62,9 @@ fn main() {
         .expect("runtime");
     client_runtime.block_on(async move {
         let (mut child, proxy) = common::start_proxy(&format!("http://{upstream}/v1")).await;
+        let (mut floor_child, floor) = common::floor::start(&format!("http://{upstream}")).await;
+        let floor_chat = format!("{floor}/v1/chat/completions");
+        let floor_responses = format!("{floor}/v1/responses");
         let direct = format!("http://{upstream}/v1/chat/completions");
         let direct_responses = format!("http://{upstream}/v1/responses");
         let proxied = format!("{proxy}/v1/chat/completions");
@@ -68,11 +74,20 @@ fn main() {
         let _ = responses_events.set(captured);
 
         // Warm up both paths (connection pools, allocator, upstream code paths).
-        for url in [&direct, &proxied] {
+        for url in [&direct, &proxied, &floor_chat] {
             let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500), None).await;
         }
-        // BENCH_PROFILE=chat|responses: only that stream load at c=8, for a profiler to attach.
+        // BENCH_PROFILE=chat|responses|plain|floor: only that load at c=8 (plain: not streamed; floor:
+        // the same to the floor forwarder), for a profiler to attach.
         if let Ok(only) = std::env::var("BENCH_PROFILE") {
+            if only == "plain" || only == "floor" {
+                let (pid, url) = if only == "plain" { (child.id(), &proxied) } else { (floor_child.id(), &floor_chat) };
+                println!("proxy pid {pid:?}: non-streaming requests at c=8 for {secs:.0} s");
+                let p = measure_non_stream(&client, url, 8, per_run, pid).await;
+                println!("{only}: p50 {:.3} ms, proxy CPU {:.0} µs/request", p.p50, p.cpu_per_request * 1e6);
+                let _ = child.kill().await;
+                return;
+            }
             let (kind, url) = match only.as_str() {
                 "responses" => (StreamKind::responses(), format!("{proxy}/v1/responses")),
                 _ => (StreamKind::chat(), proxied.clone()),
@@ -85,37 +100,43 @@ fn main() {
         }
 
         println!("\nadk-llm-proxy overhead vs direct-to-upstream ({secs:.0} s per measurement, instant fake upstream)\n");
-        println!("non-stream chat.completion; proxy CPU = its utime+stime per request; share = proxy req/s ÷ direct req/s");
-        println!("{:>5} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>7} | {:>9} {:>6}", "conc", "direct p50", "p99", "req/s", "proxy p50", "p99", "req/s", "added p50", "added p99", "ratio", "proxy CPU", "share");
+        println!("floor = a forwarder on the proxy's own stack (tokio, hyper, axum, reqwest) that only passes bytes: what no feature costs");
+        println!("non-stream chat.completion; CPU = the process's utime+stime per request; share = req/s ÷ direct req/s");
+        println!("{:>5} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>9} | {:>10} {:>10} {:>7} | {:>9} {:>6} | {:>9} {:>9} {:>6}", "conc", "direct p50", "p99", "req/s", "proxy p50", "p99", "req/s", "added p50", "added p99", "ratio", "proxy CPU", "share", "floor p99", "floor CPU", "share");
         for concurrency in [1usize, 8, 64] {
             let d = measure_non_stream(&client, &direct, concurrency, per_run, None).await;
             let p = measure_non_stream(&client, &proxied, concurrency, per_run, child.id()).await;
+            let f = measure_non_stream(&client, &floor_chat, concurrency, per_run, floor_child.id()).await;
             println!(
-                "{:>5} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>+8.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs {:>5.1}%",
-                concurrency, d.p50, d.p99, d.rps, p.p50, p.p99, p.rps, p.p50 - d.p50, p.p99 - d.p99, p.p50 / d.p50, p.cpu_per_request * 1e6, 100.0 * p.rps / d.rps
+                "{:>5} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>8.3}ms {:>8.3}ms {:>9.0} | {:>+8.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs {:>5.1}% | {:>+7.3}ms {:>7.0}µs {:>5.1}%",
+                concurrency, d.p50, d.p99, d.rps, p.p50, p.p99, p.rps, p.p50 - d.p50, p.p99 - d.p99, p.p50 / d.p50, p.cpu_per_request * 1e6, 100.0 * p.rps / d.rps,
+                f.p99 - d.p99, f.cpu_per_request * 1e6, 100.0 * f.rps / d.rps
             );
         }
 
-        println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE]); proxy CPU = its utime+stime per request");
+        println!("\nstreaming ({STREAM_PIECES} content chunks + role + finish + [DONE]); CPU = the process's utime+stime per request");
         println!("direct = the same answer from a server speaking the client's dialect (for responses: the proxy's own events, replayed)");
-        println!("{:>9} {:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>7} | {:>9}", "client", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "total", "ratio", "proxy CPU");
+        println!("{:>9} {:>5} | {:>10} {:>10} | {:>10} {:>10} | {:>10} {:>10} {:>10} {:>7} | {:>9} | {:>10} {:>9}", "client", "conc", "direct ttft", "total", "proxy ttft", "total", "added ttft", "ttft p99", "total", "ratio", "proxy CPU", "floor ttft", "floor CPU");
         let chat = StreamKind::chat();
         let responses = StreamKind::responses();
         let responses_url = format!("{proxy}/v1/responses");
         for concurrency in [1usize, 8] {
             // The same upstream stream, to a chat-completions client and to a Responses client.
-            for (kind, direct, url) in [(&chat, &direct, &proxied), (&responses, &direct_responses, &responses_url)] {
+            for (kind, direct, url, floor_url) in [(&chat, &direct, &proxied, &floor_chat), (&responses, &direct_responses, &responses_url, &floor_responses)] {
                 let d = measure_stream(&client, direct, kind, concurrency, per_run, None).await;
                 let p = measure_stream(&client, url, kind, concurrency, per_run, child.id()).await;
+                let f = measure_stream(&client, floor_url, kind, concurrency, per_run, floor_child.id()).await;
                 println!(
-                    "{:>9} {:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs",
-                    kind.name, concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50, p.cpu_per_request * 1e6
+                    "{:>9} {:>5} | {:>9.3}ms {:>8.3}ms | {:>9.3}ms {:>8.3}ms | {:>+9.3}ms {:>+8.3}ms {:>+8.3}ms {:>6.2}x | {:>7.0}µs | {:>+8.3}ms {:>7.0}µs",
+                    kind.name, concurrency, d.ttft_p50, d.total_p50, p.ttft_p50, p.total_p50, p.ttft_p50 - d.ttft_p50, p.ttft_p99 - d.ttft_p99, p.total_p50 - d.total_p50, p.total_p50 / d.total_p50, p.cpu_per_request * 1e6,
+                    f.ttft_p50 - d.ttft_p50, f.cpu_per_request * 1e6
                 );
             }
         }
         let rss = common::peak_rss_kib(child.id());
         println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));
         let _ = child.kill().await;
+        let _ = floor_child.kill().await;
     });
 }
 
@@ -200,6 +221,7 @@ async fn measure_non_stream(
 
 struct Streamed {
     ttft_p50: f64,
+    ttft_p99: f64,
     total_p50: f64,
     /// The proxy's CPU seconds per completed stream (0 when not measured).
     cpu_per_request: f64,
@@ -296,6 +318,7 @@ async fn measure_stream(
     total.sort_by(f64::total_cmp);
     Streamed {
         ttft_p50: common::percentile(&ttft, 0.5),
+        ttft_p99: common::percentile(&ttft, 0.99),
         total_p50: common::percentile(&total, 0.5),
         cpu_per_request: cpu,
     }

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(adk_llm_proxy::allocator::on_worker_park)
         .build()
     {
         Ok(runtime) => runtime,

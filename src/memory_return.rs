@@ -15,9 +15,13 @@ use crate::lifecycle::Lifecycle;
 /// How long the proxy must be quiet before freed memory is returned.
 pub const QUIET: Duration = Duration::from_secs(2);
 
-/// Quiet looks after which a quiet period gets a second trim: idle upstream connections are
-/// dropped from the pool after 90 s (`llm::http`), and their buffers are then free too.
-const LATE_LOOKS: u32 = 50;
+/// Whether the `looks`-th quiet look in a row after a trim for work trims again. The pool drops
+/// idle upstream connections 90–180 s after their last use (`llm::http`: it checks every 90 s),
+/// and their buffers are then free too; so a quiet period trims again after 10 s and then every
+/// 30 s until 182 s. An idle proxy's trim with nothing to give back costs microseconds.
+fn late_trim(looks: u32) -> bool {
+    looks == 5 || (looks > 1 && looks <= 91 && (looks - 1) % 15 == 0)
+}
 
 /// What the watcher remembers between looks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +50,8 @@ impl Watch {
             self.quiet_looks = 1;
             return true;
         }
-        // The late trim follows a trim for work (quiet_looks restarted at 1 there).
-        self.quiet_looks == LATE_LOOKS
+        // Late trims follow a trim for work (quiet_looks restarted at 1 there).
+        late_trim(self.quiet_looks)
     }
 }
 
@@ -67,6 +71,14 @@ pub async fn watch(lifecycle: Arc<Lifecycle>) {
 
 async fn trim() {
     let _ = tokio::task::spawn_blocking(crate::allocator::return_free_memory).await;
+    // Each worker collects its own heap when it next parks (`allocator::on_worker_park`); a few
+    // short tasks wake the idle ones to steal them, and so to park again.
+    let wakers: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(tokio::task::yield_now()))
+        .collect();
+    for waker in wakers {
+        let _ = waker.await;
+    }
 }
 
 #[cfg(test)]
@@ -87,8 +99,9 @@ mod tests {
         assert!(!watch.look(1, 13), "a request open");
         assert!(!watch.look(0, 14));
         assert!(watch.look(0, 14));
-        // Quiet on: one late trim once the pool's idle connections are gone, then no more.
-        let trims = (0..200).filter(|_| watch.look(0, 14)).count();
-        assert_eq!(trims, 1);
+        // Quiet on: late trims while the pool's idle connections are closing (10 s, then every
+        // 30 s up to 182 s), then no more.
+        let trims: Vec<usize> = (2..=200).filter(|_| watch.look(0, 14)).collect();
+        assert_eq!(trims, [5, 16, 31, 46, 61, 76, 91]);
     }
 }

@@ -97,6 +97,7 @@ pub async fn serve_until(
     let max = effective_max_connections(state.config.server.max_connections);
     let memory_return = tokio::spawn(crate::memory_return::watch(state.lifecycle.clone()));
     let _stop_memory_return = AbortOnDrop(memory_return);
+    let _stop_metrics_upkeep = AbortOnDrop(tokio::spawn(crate::observe::metrics::keep_up()));
     let header_timeout = Duration::from_secs_f64(state.config.server.header_read_timeout_secs);
     let app = router(state.clone());
     let reserve = crate::api::reserve_router(state);

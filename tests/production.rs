@@ -492,3 +492,28 @@ async fn a_burst_of_connections_waits_in_the_listen_queue_not_for_a_syn_retry() 
     );
     drop(listener);
 }
+
+/// The Prometheus recorder keeps every histogram sample in a list until an upkeep folds it into
+/// buckets; a server nobody scrapes must run the upkeep itself, or it grows by three samples per
+/// request for as long as it runs.
+#[tokio::test]
+async fn the_server_folds_histogram_samples_without_a_scrape() {
+    let upstream = FakeUpstream::start(|_| {
+        Reply::json(completion(
+            json!({"role": "assistant", "content": "ok"}),
+            "stop",
+        ))
+    })
+    .await;
+    let state = build_state(&format!("providers:\n  up: {{ kind: openai, base_url: \"{}\" }}\ndefaults: {{ provider: up, model: m }}\n", upstream.openai_base()), &[]).await;
+    let before = adk_llm_proxy::observe::metrics::upkeeps();
+    let _proxy = serve_state(state).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while adk_llm_proxy::observe::metrics::upkeeps() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no histogram upkeep within 3 s of the server starting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

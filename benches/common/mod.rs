@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod floor;
+
 use std::process::Stdio;
 
 pub async fn start_proxy(upstream_base: &str) -> (tokio::process::Child, String) {

@@ -49,9 +49,23 @@ use crate::session::SessionService;
 use crate::session::memory::InMemorySessionService;
 use crate::session::sqlite::SqliteSessionService;
 
-/// What every handler needs, cheap to clone.
+/// What every handler needs, cheap to clone: one `Arc`. Axum clones the state for every
+/// extractor and middleware layer, several times a request; when this was a struct of fourteen
+/// `Arc`s, cloning and dropping it took ~10 µs of a plain request's CPU at 8 connections
+/// (atomic counts on cache lines both cores write).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state itself, behind [`AppState`]'s one `Arc`.
+pub struct Shared {
     pub config: Arc<Config>,
     pub registry: Arc<ProviderRegistry>,
     /// Swapped on SIGHUP; read per request.
@@ -164,7 +178,7 @@ impl AppState {
         });
         crate::observe::metrics::install();
         crate::observe::labels::configure(configured_names(&config, &agents));
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             agents: Arc::new(RwLock::new(Arc::new(agents))),
             runner,
             pipelines: Arc::new(RwLock::new(Arc::new(pipelines))),
@@ -179,7 +193,7 @@ impl AppState {
             cache,
             lifecycle: Arc::new(Lifecycle::default()),
             body_budget: body_budget::BodyBudget::new(config_body_memory),
-        })
+        })))
     }
 
     /// SIGHUP: swaps in the keys, stages and agents of `fresh` (agents are re-read from the
@@ -296,28 +310,38 @@ impl Reloadable {
     }
 }
 
-/// The full application router, with request logging and authentication.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The OpenAI-style API routes under `prefix` (`/v1`, and the bare paths some clients use).
+/// Each prefix gets its own routes rather than a nested router: nesting strips the prefix from
+/// every request's URI, a cost paid on the hot path for nothing.
+fn api_routes(prefix: &str) -> Router<AppState> {
+    let at = |path: &str| format!("{prefix}{path}");
+    Router::new()
         .route(
-            "/chat/completions",
+            &at("/chat/completions"),
             post(chat_completions::chat_completions),
         )
-        .route("/responses", post(responses::create))
-        .route("/messages", post(messages::create))
-        .route("/messages/count_tokens", post(messages::count_tokens))
+        .route(&at("/responses"), post(responses::create))
+        .route(&at("/messages"), post(messages::create))
+        .route(&at("/messages/count_tokens"), post(messages::count_tokens))
         .route(
-            "/responses/{id}",
+            &at("/responses/{id}"),
             get(responses::get).delete(responses::delete),
         )
-        .route("/responses/{id}/input_items", get(responses::input_items))
-        .route("/embeddings", post(passthrough::forward))
-        .route("/completions", post(passthrough::forward))
-        .route("/models", get(models::list_models))
-        .route("/models/{*id}", get(models::get_model));
+        .route(
+            &at("/responses/{id}/input_items"),
+            get(responses::input_items),
+        )
+        .route(&at("/embeddings"), post(passthrough::forward))
+        .route(&at("/completions"), post(passthrough::forward))
+        .route(&at("/models"), get(models::list_models))
+        .route(&at("/models/{*id}"), get(models::get_model))
+}
+
+/// The full application router, with request logging and authentication.
+pub fn router(state: AppState) -> Router {
     let app = Router::new()
-        .nest("/v1", api.clone())
-        .merge(api)
+        .merge(api_routes("/v1"))
+        .merge(api_routes(""))
         .route("/api/chat", post(ollama_api::chat))
         .route("/api/generate", post(ollama_api::generate))
         .route("/api/tags", get(ollama_api::tags))

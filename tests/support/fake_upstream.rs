@@ -116,9 +116,16 @@ impl FakeUpstream {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake upstream");
+        // A backlog as deep as the kernel allows (`somaxconn`), as the proxy's: with tokio's
+        // default of 1,024, a load bench's burst of 2,000 connections overflowed the baseline's
+        // own queue and measured SYN retries instead of the upstream.
+        let listener = {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .bind("127.0.0.1:0".parse().expect("address"))
+                .expect("bind fake upstream");
+            socket.listen(65_535).expect("listen")
+        };
         let addr = listener.local_addr().expect("addr");
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
