@@ -20,6 +20,10 @@ use fake_upstream::{Reply, Step, chunk};
 use futures_util::StreamExt;
 use serde_json::json;
 
+/// Long enough for the proxy's quiet-time trim (`memory_return`: looks every 2 s, trims after a
+/// whole quiet look).
+const QUIET_TRIM: Duration = Duration::from_secs(5);
+
 fn main() {
     let clients: usize = std::env::var("LOAD_CLIENTS")
         .ok()
@@ -60,6 +64,12 @@ fn main() {
         let middle = TcpCounters::read();
         let pid = child.id();
         let rss_idle = common::rss_kib(pid);
+        // Idle again after a few requests: the code that serves them is then resident too (the
+        // binary's pages count in RSS), as in any proxy that has served before the load comes.
+        let warm_url = format!("{proxy}/v1/chat/completions");
+        let _ = run(&warm_url, 4, Duration::from_millis(1500)).await;
+        tokio::time::sleep(crate::QUIET_TRIM).await;
+        let rss_warm = common::rss_kib(pid);
         let every: u64 = std::env::var("LOAD_RSS_EVERY").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
         let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         // The proxy's RSS every `every` seconds while it carries the load.
@@ -112,8 +122,9 @@ fn main() {
         );
         let series: Vec<String> = samples.lock().expect("samples").iter().map(|k| mib_of(Some(*k))).collect();
         println!(
-            "proxy RSS (MiB): idle {} → every {every} s under load [{}] → {}",
+            "proxy RSS (MiB): idle {}, after a few requests {} → every {every} s under load [{}] → {}",
             mib_of(rss_idle),
+            mib_of(rss_warm),
             series.join(" "),
             rss_after.join(", ")
         );

@@ -77,8 +77,8 @@ fn main() {
         for url in [&direct, &proxied, &floor_chat] {
             let _ = measure_non_stream(&client, url, 8, Duration::from_millis(500), None).await;
         }
-        // BENCH_PROFILE=chat|responses|plain|floor: only that load at c=8 (plain: not streamed; floor:
-        // the same to the floor forwarder), for a profiler to attach.
+        // BENCH_PROFILE=chat|responses|plain|floor|floor-chat: only that load at c=8 (plain: not
+        // streamed; floor, floor-chat: to the floor forwarder), for a profiler to attach.
         if let Ok(only) = std::env::var("BENCH_PROFILE") {
             if only == "plain" || only == "floor" {
                 let (pid, url) = if only == "plain" { (child.id(), &proxied) } else { (floor_child.id(), &floor_chat) };
@@ -88,12 +88,13 @@ fn main() {
                 let _ = child.kill().await;
                 return;
             }
-            let (kind, url) = match only.as_str() {
-                "responses" => (StreamKind::responses(), format!("{proxy}/v1/responses")),
-                _ => (StreamKind::chat(), proxied.clone()),
+            let (kind, url, pid) = match only.as_str() {
+                "responses" => (StreamKind::responses(), format!("{proxy}/v1/responses"), child.id()),
+                "floor-chat" => (StreamKind::chat(), floor_chat.clone(), floor_child.id()),
+                _ => (StreamKind::chat(), proxied.clone(), child.id()),
             };
-            println!("proxy pid {:?}: {} streams at c=8 for {secs:.0} s", child.id(), kind.name);
-            let p = measure_stream(&client, &url, &kind, 8, per_run, child.id()).await;
+            println!("proxy pid {pid:?}: {} streams at c=8 for {secs:.0} s", kind.name);
+            let p = measure_stream(&client, &url, &kind, 8, per_run, pid).await;
             println!("{}: total p50 {:.3} ms, proxy CPU {:.0} µs/request", kind.name, p.total_p50, p.cpu_per_request * 1e6);
             let _ = child.kill().await;
             return;

@@ -7,11 +7,13 @@
 //! vendor fields) that the proxy must forward byte-for-byte in meaning.
 
 mod message;
+mod tolerant;
 
 pub use message::Message;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tolerant::tolerant_deserialize;
 
 /// A validated `POST /v1/chat/completions` body.
 ///
@@ -72,7 +74,7 @@ pub struct Usage {
 }
 
 /// One `chat.completion.chunk` of a stream.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChunk {
     #[serde(default)]
     pub id: String,
@@ -151,11 +153,62 @@ impl ChatChunk {
     }
 }
 
+tolerant_deserialize!(ChatChunk, "a chat.completion.chunk object", ChatChunk { object: chunk_object(), ..ChatChunk::default() }, {
+    "id" => id,
+    "object" => object,
+    "created" => created,
+    "model" => model,
+    "choices" => choices,
+    "usage" => usage,
+});
+
+tolerant_deserialize!(ChunkChoice, "a chunk choice object", ChunkChoice::default(), {
+    "index" => index,
+    "delta" => delta,
+    "finish_reason" => finish_reason,
+});
+
+tolerant_deserialize!(Delta, "a delta object", Delta::default(), {
+    "role" => role,
+    "content" => content,
+    "reasoning_content" => reasoning_content,
+    "tool_calls" => tool_calls,
+});
+
+tolerant_deserialize!(ToolCallDelta, "a tool call delta object", ToolCallDelta::default(), {
+    "index" => index,
+    "id" => id,
+    "type" => kind,
+    "function" => function,
+});
+
+tolerant_deserialize!(ChatCompletion, "a chat.completion object", ChatCompletion { object: completion_object(), ..ChatCompletion::default() }, {
+    "id" => id,
+    "object" => object,
+    "created" => created,
+    "model" => model,
+    "choices" => choices,
+    "usage" => usage,
+});
+
+tolerant_deserialize!(CompletionChoice, "a completion choice object", CompletionChoice::default(), {
+    "index" => index,
+    "message" => message,
+    "finish_reason" => finish_reason,
+});
+
+tolerant_deserialize!(ResponseMessage, "a message object", ResponseMessage::default(), {
+    "role" => role,
+    "content" => content,
+    "reasoning_content" => reasoning_content,
+    "tool_calls" => tool_calls,
+});
+
 fn chunk_object() -> String {
     "chat.completion.chunk".to_string()
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChunkChoice {
     #[serde(default)]
     pub index: u32,
@@ -168,7 +221,7 @@ pub struct ChunkChoice {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Delta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -192,7 +245,7 @@ impl Delta {
 
 /// A fragment of a tool call inside a streamed delta. Argument fragments are concatenated by the
 /// client in order of arrival; the proxy never merges or splits them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ToolCallDelta {
     #[serde(default)]
     pub index: u32,
@@ -221,7 +274,7 @@ pub struct FunctionDelta {
 }
 
 /// A whole non-streaming `chat.completion`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatCompletion {
     #[serde(default)]
     pub id: String,
@@ -243,7 +296,7 @@ fn completion_object() -> String {
     "chat.completion".to_string()
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CompletionChoice {
     #[serde(default)]
     pub index: u32,
@@ -255,7 +308,7 @@ pub struct CompletionChoice {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ResponseMessage {
     #[serde(default = "assistant_role")]
     pub role: String,
@@ -370,6 +423,63 @@ mod tests {
                 .as_object()
                 .is_some_and(|c| c.contains_key("logprobs"))
         );
+    }
+
+    /// The one-pass reader (`tolerant`) against what the flattening derive gave: from text (the
+    /// borrowed path, and an escaped key that cannot borrow), defaults for missing fields,
+    /// unknown fields at every level kept, a typed field of the wrong type refused.
+    #[test]
+    fn chunks_and_completions_read_in_one_pass_keep_what_the_derive_kept() {
+        let text = r#"{"id":"c1","created":7,"model":"m","x_top":{"a":[1,2]},
+            "choices":[{"index":1,"delta":{"role":"assistant","content":"h\u00e9","tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{}"},"x_call":true}],"x_d\u0065lta":null},"finish_reason":"stop","logprobs":null}],
+            "usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        let chunk: ChatChunk = serde_json::from_str(text).expect("chunk parses");
+        assert_eq!(
+            chunk.object, "chat.completion.chunk",
+            "missing object: its default"
+        );
+        assert_eq!(
+            (chunk.id.as_str(), chunk.created, chunk.model.as_str()),
+            ("c1", 7, "m")
+        );
+        assert_eq!(chunk.extra["x_top"], json!({"a": [1, 2]}));
+        let choice = &chunk.choices[0];
+        assert_eq!(
+            (choice.index, choice.finish_reason.as_deref()),
+            (1, Some("stop"))
+        );
+        assert!(choice.extra.contains_key("logprobs"));
+        assert_eq!(choice.delta.content.as_deref(), Some("hé"));
+        assert!(
+            choice.delta.extra.contains_key("x_delta"),
+            "escaped key kept, unescaped"
+        );
+        let call = &choice.delta.tool_calls.as_ref().expect("calls")[0];
+        assert_eq!(
+            (call.id.as_deref(), call.kind.as_deref()),
+            (Some("t"), Some("function"))
+        );
+        assert_eq!(call.extra["x_call"], true);
+        assert_eq!(chunk.usage.as_ref().map(|u| u.total_tokens), Some(7));
+
+        let empty: ChatChunk = serde_json::from_str("{}").expect("empty chunk");
+        assert!(empty.choices.is_empty() && empty.usage.is_none() && empty.extra.is_empty());
+        assert!(serde_json::from_str::<ChatChunk>(r#"{"choices":"none"}"#).is_err());
+        assert!(serde_json::from_str::<ChatChunk>(r#"{"id":null}"#).is_err());
+        assert!(serde_json::from_str::<ChatChunk>("[]").is_err());
+
+        let completion: ChatCompletion = serde_json::from_str(
+            r#"{"choices":[{"message":{"content":null,"refusal":null},"finish_reason":null}],"system_fingerprint":"fp"}"#,
+        )
+        .expect("completion parses");
+        assert_eq!(completion.object, "chat.completion");
+        let message = &completion.choices[0].message;
+        assert_eq!(
+            (message.role.as_str(), message.content.as_deref()),
+            ("assistant", None)
+        );
+        assert!(message.extra.contains_key("refusal"));
+        assert_eq!(completion.extra["system_fingerprint"], "fp");
     }
 
     #[test]
