@@ -56,11 +56,15 @@ fn main() -> ExitCode {
         };
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .enable_all()
-        .on_thread_park(adk_llm_proxy::allocator::on_worker_park)
-        .build()
-    {
+        .on_thread_park(adk_llm_proxy::allocator::on_worker_park);
+    // `server.worker_threads`: 0 leaves tokio's default, one worker per CPU core.
+    if config.server.worker_threads > 0 {
+        builder.worker_threads(config.server.worker_threads);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("adk-llm-proxy: cannot start the async runtime: {error}");
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         tracing::info!(
             %address,
+            workers = tokio::runtime::Handle::current().metrics().num_workers(),
             provider = %config.default_provider,
             model = %config.default_model,
             base_url = %adk_llm_proxy::config::providers::redact_url(&config.default_provider().base_url),

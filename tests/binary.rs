@@ -628,3 +628,25 @@ async fn stream_from(base: &str, body: Value) -> SseTranscript {
         .expect("send");
     read_sse(response).await
 }
+
+/// `server.worker_threads` sets the async workers (it was read and then ignored: the runtime was
+/// built with one worker per core whatever the file said); the start-up line says how many.
+#[tokio::test]
+async fn worker_threads_setting_sizes_the_runtime() {
+    let wanted = std::thread::available_parallelism().map_or(1, |n| n.get()) + 1;
+    let settings = write_settings(
+        "workers.yaml",
+        &format!(
+            "server:\n  worker_threads: {wanted}\ndefaults:\n  provider: up\nproviders:\n  up: {{ kind: openai, base_url: \"http://127.0.0.1:9/v1\", default_model: m }}\n"
+        ),
+    );
+    let proxy = start(command(&[
+        "--config",
+        settings.to_str().expect("path"),
+        "--port",
+        "0",
+    ]))
+    .await;
+    let log = proxy.stop().await;
+    assert!(log.contains(&format!("workers={wanted} ")), "{log}");
+}
