@@ -517,3 +517,66 @@ async fn the_server_folds_histogram_samples_without_a_scrape() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The API answers under `/v1` and at the bare paths some clients use, route for route (each
+/// prefix has its own routes; a nested router used to serve the `/v1` ones).
+#[tokio::test]
+async fn the_api_answers_under_v1_and_at_the_bare_paths() {
+    let up = FakeUpstream::start(|req| {
+        if req.path.ends_with("/embeddings") {
+            Reply::json(json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}], "model": "m"}))
+        } else if req.path.ends_with("/models") {
+            Reply::json(json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+        } else {
+            Reply::json(completion(json!({"role": "assistant", "content": "ok"}), "stop"))
+        }
+    })
+    .await;
+    let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    for prefix in ["/v1", ""] {
+        let chat: Value = client()
+            .post(proxy.url(&format!("{prefix}/chat/completions")))
+            .json(&json!({"model": "m", "messages": user("hi")}))
+            .send()
+            .await
+            .expect("chat")
+            .json()
+            .await
+            .expect("chat json");
+        assert_eq!(
+            chat["choices"][0]["message"]["content"], "ok",
+            "{prefix}: {chat}"
+        );
+        let embeddings = client()
+            .post(proxy.url(&format!("{prefix}/embeddings")))
+            .json(&json!({"model": "m", "input": "hi"}))
+            .send()
+            .await
+            .expect("embeddings");
+        assert_eq!(embeddings.status(), 200, "{prefix}/embeddings");
+        let models = client()
+            .get(proxy.url(&format!("{prefix}/models")))
+            .send()
+            .await
+            .expect("models");
+        assert_eq!(models.status(), 200, "{prefix}/models");
+        let missing = client()
+            .get(proxy.url(&format!("{prefix}/responses/resp_missing")))
+            .send()
+            .await
+            .expect("responses");
+        assert_eq!(missing.status(), 404, "{prefix}/responses/{{id}}");
+        let body: Value = missing.json().await.expect("error json");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty() && !message.contains("Unknown path"),
+            "{prefix}: the responses route, not the fallback, answers: {body}"
+        );
+    }
+    let unknown = client()
+        .get(proxy.url("/v2/models"))
+        .send()
+        .await
+        .expect("unknown");
+    assert_eq!(unknown.status(), 404);
+}
