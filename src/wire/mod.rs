@@ -76,17 +76,12 @@ pub struct Usage {
 /// One `chat.completion.chunk` of a stream.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChunk {
-    #[serde(default)]
     pub id: String,
-    #[serde(default = "chunk_object")]
     pub object: String,
-    #[serde(default)]
     pub created: i64,
-    #[serde(default)]
     pub model: String,
-    #[serde(default)]
     pub choices: Vec<ChunkChoice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -153,6 +148,8 @@ impl ChatChunk {
     }
 }
 
+// Reading: one pass over the object (`tolerant`); a missing field keeps the start value given
+// here, so these are the types' defaults when read.
 tolerant_deserialize!(ChatChunk, "a chat.completion.chunk object", ChatChunk { object: chunk_object(), ..ChatChunk::default() }, {
     "id" => id,
     "object" => object,
@@ -210,12 +207,9 @@ fn chunk_object() -> String {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChunkChoice {
-    #[serde(default)]
     pub index: u32,
-    #[serde(default)]
     pub delta: Delta,
     /// Always serialized: clients read `finish_reason: null` as "more to come".
-    #[serde(default)]
     pub finish_reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -223,13 +217,13 @@ pub struct ChunkChoice {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Delta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -247,13 +241,12 @@ impl Delta {
 /// client in order of arrival; the proxy never merges or splits them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ToolCallDelta {
-    #[serde(default)]
     pub index: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionDelta>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -276,17 +269,12 @@ pub struct FunctionDelta {
 /// A whole non-streaming `chat.completion`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatCompletion {
-    #[serde(default)]
     pub id: String,
-    #[serde(default = "completion_object")]
     pub object: String,
-    #[serde(default)]
     pub created: i64,
-    #[serde(default)]
     pub model: String,
-    #[serde(default)]
     pub choices: Vec<CompletionChoice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -298,11 +286,8 @@ fn completion_object() -> String {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CompletionChoice {
-    #[serde(default)]
     pub index: u32,
-    #[serde(default)]
     pub message: ResponseMessage,
-    #[serde(default)]
     pub finish_reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -310,14 +295,12 @@ pub struct CompletionChoice {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResponseMessage {
-    #[serde(default = "assistant_role")]
     pub role: String,
     /// Serialized even when null: OpenAI sends `"content": null` beside tool calls.
-    #[serde(default)]
     pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
