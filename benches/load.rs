@@ -88,8 +88,9 @@ fn main() {
         sampler.abort();
         let after = TcpCounters::read();
         // The proxy's RSS at each of these seconds after the load (`LOAD_AFTER`, default "5"): the
-        // pool keeps idle upstream connections 90 s and a second trim follows 100 s of quiet, so
-        // "5,100,110" shows where memory settles.
+        // pool closes idle upstream connections 90–180 s after their last use and quiet trims
+        // follow every 30 s up to 182 s (`memory_return`), so "5,100,185" shows where memory
+        // settles.
         let marks: Vec<u64> = std::env::var("LOAD_AFTER")
             .unwrap_or_else(|_| "5".into())
             .split(',')

@@ -4,7 +4,11 @@
 //! upstream unchanged and streams the answer back. A bench runs it as a child process (its own
 //! executable, re-run with `BENCH_FLOOR_UPSTREAM` set), so its CPU per request is read from
 //! `/proc` exactly as the proxy's is, in the same run. The proxy's CPU above this row is what its
-//! features cost; the floor itself is the HTTP stack and the two loopback hops.
+//! features cost; the floor itself is the HTTP stack and the two loopback hops. It runs on the
+//! bench executable's allocator (glibc's), not the proxy's mimalloc: with mimalloc as the bench's
+//! global allocator the floor's share of direct rose from 30–33 % to 31–40 %, but the client
+//! and fake upstream (same process) slowed every row, direct by a fifth, so the rows were no
+//! longer comparable with earlier runs.
 
 use std::process::Stdio;
 
