@@ -3,6 +3,8 @@
 //! steps) as Responses events and output items, [`store`] keeps finished responses for
 //! `previous_response_id`.
 
+mod event;
+mod message_events;
 pub mod request;
 pub mod store;
 pub mod stream;

@@ -28,9 +28,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::event::{event_head, push_number, write_event};
+use super::message_events::MessageEvents;
 use crate::dialect::{Piece, for_each_piece};
 use crate::error::ErrorObject;
 use crate::ids::random_hex;
@@ -45,14 +46,7 @@ pub enum ToolItems {
 
 /// The item being written now (at most one text item is open at a time).
 enum OpenItem {
-    Message {
-        index: usize,
-        id: String,
-        text: String,
-        /// `,"item_id":…,"output_index":…,"content_index":0,"delta":` written once per item:
-        /// the text deltas are most of a stream's events.
-        delta_fields: Vec<u8>,
-    },
+    Message(MessageEvents),
     Reasoning {
         index: usize,
         id: String,
@@ -81,7 +75,7 @@ pub struct ResponseWriter {
     /// Items by output index as the JSON text of their `output_item.done` event; `None` while
     /// still open. Text, not values: each is serialized once, and the final event (and a
     /// stored object) only needs them again as they were written.
-    output: Vec<Option<Box<RawValue>>>,
+    output: Vec<Option<String>>,
     open: Option<OpenItem>,
     /// Client tool calls by their chunk index.
     client_calls: BTreeMap<u32, ClientCall>,
@@ -177,7 +171,6 @@ impl ResponseWriter {
             status,
             error: Value::Null,
             incomplete_details: incomplete,
-            usage: self.usage_json(),
         };
         self.end(out, kind, end)
     }
@@ -191,7 +184,6 @@ impl ResponseWriter {
                 "message": error.message,
             }),
             incomplete_details: Value::Null,
-            usage: self.usage_json(),
         };
         self.end(out, "response.failed", end)
     }
@@ -200,30 +192,35 @@ impl ResponseWriter {
     fn end(&mut self, out: &mut Vec<u8>, kind: &str, end: End) -> Option<Value> {
         let items = std::mem::take(&mut self.output);
         let items = items.iter().flatten();
-        let items_bytes: usize = items.clone().map(|item| item.get().len() + 1).sum();
-        self.lifecycle(out, kind, items_bytes + 256, |out| {
-            let fields = [
-                ("status", &Value::String(end.status.into())),
-                ("error", &end.error),
-                ("incomplete_details", &end.incomplete_details),
-                ("usage", &end.usage),
-            ];
-            for (key, value) in fields {
-                out.extend_from_slice(b",\"");
-                out.extend_from_slice(key.as_bytes());
-                out.extend_from_slice(b"\":");
-                let _ = serde_json::to_writer(&mut *out, value);
+        let items_bytes: usize = items.clone().map(|item| item.len() + 1).sum();
+        let mut usage = Vec::with_capacity(192);
+        self.write_usage(&mut usage);
+        self.lifecycle(out, kind, items_bytes + usage.len() + 128, |out| {
+            out.extend_from_slice(b",\"status\":\"");
+            out.extend_from_slice(end.status.as_bytes());
+            out.extend_from_slice(b"\",\"error\":");
+            let _ = serde_json::to_writer(&mut *out, &end.error);
+            out.extend_from_slice(b",\"incomplete_details\":");
+            let _ = serde_json::to_writer(&mut *out, &end.incomplete_details);
+            out.extend_from_slice(b",\"usage\":");
+            out.extend_from_slice(&usage);
+            out.extend_from_slice(b",\"output\":[");
+            for (i, item) in items.clone().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(item.as_bytes());
             }
-            out.extend_from_slice(b",\"output\":");
-            let _ = serde_json::to_writer(&mut *out, &items.clone().collect::<Vec<_>>());
+            out.push(b']');
         });
         let mut response = self.response.take()?;
-        let output = items.filter_map(|item| serde_json::from_str(item.get()).ok());
+        let output = items.filter_map(|item| serde_json::from_str(item).ok());
         response.insert("status".into(), end.status.into());
         response.insert("error".into(), end.error);
         response.insert("incomplete_details".into(), end.incomplete_details);
         response.insert("output".into(), Value::Array(output.collect()));
-        response.insert("usage".into(), end.usage);
+        let usage = serde_json::from_slice(&usage).unwrap_or(Value::Null);
+        response.insert("usage".into(), usage);
         Some(Value::Object(response))
     }
 
@@ -238,45 +235,48 @@ impl ResponseWriter {
         rest: impl FnOnce(&mut Vec<u8>),
     ) {
         out.reserve(self.echo.len() + 256 + rest_bytes);
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: {\"type\":\"");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\",\"sequence_number\":");
-        write_number(out, self.sequence);
-        self.sequence += 1;
+        event_head(out, kind, &mut self.sequence);
         out.extend_from_slice(b",\"response\":");
         out.extend_from_slice(self.echo.as_bytes());
         rest(out);
         out.extend_from_slice(b"}}\n\n");
     }
 
-    fn usage_json(&self) -> Value {
-        match &self.usage {
-            None => Value::Null,
-            Some(usage) => {
-                let reasoning = usage
-                    .extra
-                    .get("completion_tokens_details")
-                    .and_then(|d| d.get("reasoning_tokens"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
-                let cached = usage
-                    .extra
-                    .get("prompt_tokens_details")
-                    .and_then(|d| d.get("cached_tokens"))
-                    .and_then(Value::as_u64)
-                    .or_else(|| usage.extra.get("prompt_cache_hit_tokens")?.as_u64())
-                    .unwrap_or(0);
-                json!({
-                    "input_tokens": usage.prompt_tokens,
-                    "input_tokens_details": {"cached_tokens": cached},
-                    "output_tokens": usage.completion_tokens,
-                    "output_tokens_details": {"reasoning_tokens": reasoning},
-                    "total_tokens": usage.total_tokens.max(usage.prompt_tokens + usage.completion_tokens),
-                })
-            }
+    /// The usage in the Responses shape (`null` when the upstream sent none).
+    fn write_usage(&self, out: &mut Vec<u8>) {
+        let Some(usage) = &self.usage else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        let detail = |outer: &str, inner: &str| {
+            usage
+                .extra
+                .get(outer)
+                .and_then(|d| d.get(inner))
+                .and_then(Value::as_u64)
+        };
+        let reasoning = detail("completion_tokens_details", "reasoning_tokens").unwrap_or(0);
+        let cached = detail("prompt_tokens_details", "cached_tokens")
+            .or_else(|| usage.extra.get("prompt_cache_hit_tokens")?.as_u64())
+            .unwrap_or(0);
+        let total = usage
+            .total_tokens
+            .max(usage.prompt_tokens + usage.completion_tokens);
+        let fields = [
+            (&b"{\"input_tokens\":"[..], usage.prompt_tokens),
+            (b",\"input_tokens_details\":{\"cached_tokens\":", cached),
+            (b"},\"output_tokens\":", usage.completion_tokens),
+            (
+                b",\"output_tokens_details\":{\"reasoning_tokens\":",
+                reasoning,
+            ),
+            (b"},\"total_tokens\":", total),
+        ];
+        for (before, n) in fields {
+            out.extend_from_slice(before);
+            push_number(out, n);
         }
+        out.push(b'}');
     }
 
     /// One SSE event: `event: <kind>` and the body with `type` and `sequence_number` added.
@@ -300,14 +300,19 @@ impl ResponseWriter {
 
     /// Announces `item` finished and keeps its JSON text for the final event.
     fn done_item(&mut self, out: &mut Vec<u8>, index: usize, item: impl Serialize) {
-        let Ok(item) = serde_json::value::to_raw_value(&item) else {
+        let Ok(item) = serde_json::to_string(&item) else {
             return; // our own items always serialize (string keys only)
         };
-        let body = ItemEvent {
-            output_index: index,
-            item: &item,
-        };
-        self.write(out, "response.output_item.done", body);
+        event_head(out, "response.output_item.done", &mut self.sequence);
+        out.extend_from_slice(b",\"output_index\":");
+        push_number(out, index);
+        out.extend_from_slice(b",\"item\":");
+        out.extend_from_slice(item.as_bytes());
+        out.extend_from_slice(b"}\n\n");
+        self.keep_item(index, item);
+    }
+
+    fn keep_item(&mut self, index: usize, item: String) {
         if let Some(slot) = self.output.get_mut(index) {
             *slot = Some(item);
         }
@@ -395,54 +400,15 @@ impl ResponseWriter {
     }
 
     fn text(&mut self, out: &mut Vec<u8>, text: &str) {
-        if !matches!(self.open, Some(OpenItem::Message { .. })) {
+        if !matches!(self.open, Some(OpenItem::Message(_))) {
             self.close_open(out);
-            let id = format!("msg_{}", random_hex(16));
-            let item = MessageItem {
-                id: &id,
-                kind: "message",
-                status: "in_progress",
-                role: "assistant",
-                content: &[],
-            };
-            let index = self.add_item(out, item);
-            let body = PartEvent {
-                item_id: &id,
-                output_index: index,
-                content_index: 0,
-                part: OutputText::new(""),
-            };
-            self.write(out, "response.content_part.added", body);
-            let mut delta_fields = Vec::with_capacity(id.len() + 64);
-            delta_fields.extend_from_slice(b",\"item_id\":");
-            let _ = serde_json::to_writer(&mut delta_fields, &id);
-            delta_fields.extend_from_slice(b",\"output_index\":");
-            write_number(&mut delta_fields, index as u64);
-            delta_fields.extend_from_slice(b",\"content_index\":0,\"delta\":");
-            self.open = Some(OpenItem::Message {
-                index,
-                id,
-                text: String::with_capacity(256),
-                delta_fields,
-            });
+            let index = self.output.len();
+            self.output.push(None);
+            let events = MessageEvents::open(out, &mut self.sequence, index);
+            self.open = Some(OpenItem::Message(events));
         }
-        if let Some(OpenItem::Message {
-            text: all,
-            delta_fields,
-            ..
-        }) = &mut self.open
-        {
-            all.push_str(text);
-            // The same bytes as `write_event` with a `Delta` body, without serialising the
-            // fixed fields again for every delta.
-            const KIND: &[u8] = b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":";
-            out.reserve(KIND.len() + delta_fields.len() + text.len() + 40);
-            out.extend_from_slice(KIND);
-            write_number(out, self.sequence);
-            self.sequence += 1;
-            out.extend_from_slice(delta_fields);
-            let _ = serde_json::to_writer(&mut *out, text);
-            out.extend_from_slice(b",\"logprobs\":[]}\n\n");
+        if let Some(OpenItem::Message(events)) = &mut self.open {
+            events.delta(out, &mut self.sequence, text);
         }
     }
 
@@ -567,36 +533,10 @@ impl ResponseWriter {
     fn close_open(&mut self, out: &mut Vec<u8>) {
         match self.open.take() {
             None => {}
-            Some(OpenItem::Message {
-                index, id, text, ..
-            }) => {
-                // The text goes out four times (text done, part done, item done, and the
-                // final event's output); one reservation instead of a chain of regrowths.
-                out.reserve(3 * text.len() + 1024);
-                let body = TextDone {
-                    item_id: &id,
-                    output_index: index,
-                    content_index: 0,
-                    text: &text,
-                    logprobs: &[],
-                };
-                self.write(out, "response.output_text.done", body);
-                let part = OutputText::new(&text);
-                let body = PartEvent {
-                    item_id: &id,
-                    output_index: index,
-                    content_index: 0,
-                    part,
-                };
-                self.write(out, "response.content_part.done", body);
-                let item = MessageItem {
-                    id: &id,
-                    kind: "message",
-                    status: "completed",
-                    role: "assistant",
-                    content: &[part],
-                };
-                self.done_item(out, index, item);
+            Some(OpenItem::Message(events)) => {
+                let index = events.index();
+                let item = events.close(out, &mut self.sequence);
+                self.keep_item(index, item);
             }
             Some(OpenItem::Reasoning {
                 index,
@@ -647,10 +587,6 @@ impl ResponseWriter {
     }
 }
 
-fn write_event(out: &mut Vec<u8>, sequence: &mut u64, kind: &str, body: impl Serialize) {
-    crate::dialect::write_event(out, kind, Some(sequence), &body);
-}
-
 /// A reasoning summary delta.
 #[derive(Serialize)]
 struct SummaryDelta<'a> {
@@ -677,62 +613,6 @@ struct End {
     status: &'static str,
     error: Value,
     incomplete_details: Value,
-    usage: Value,
-}
-
-fn write_number(out: &mut Vec<u8>, n: u64) {
-    let _ = serde_json::to_writer(&mut *out, &n);
-}
-
-/// An assistant message item.
-#[derive(Serialize)]
-struct MessageItem<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    status: &'static str,
-    role: &'static str,
-    content: &'a [OutputText<'a>],
-}
-
-/// A message's text part.
-#[derive(Serialize, Clone, Copy)]
-struct OutputText<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: &'a str,
-    annotations: &'static [Value],
-    logprobs: &'static [Value],
-}
-
-impl<'a> OutputText<'a> {
-    fn new(text: &'a str) -> Self {
-        Self {
-            kind: "output_text",
-            text,
-            annotations: &[],
-            logprobs: &[],
-        }
-    }
-}
-
-/// `response.content_part.added` / `.done`.
-#[derive(Serialize)]
-struct PartEvent<'a> {
-    item_id: &'a str,
-    output_index: usize,
-    content_index: u32,
-    part: OutputText<'a>,
-}
-
-/// `response.output_text.done`.
-#[derive(Serialize)]
-struct TextDone<'a> {
-    item_id: &'a str,
-    output_index: usize,
-    content_index: u32,
-    text: &'a str,
-    logprobs: &'static [Value],
 }
 
 /// `response.output_item.added`.
@@ -740,60 +620,4 @@ struct TextDone<'a> {
 struct ItemEvent<T: Serialize> {
     output_index: usize,
     item: T,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text_chunk(text: &str) -> ChatChunk {
-        serde_json::from_value(json!({
-            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}],
-        }))
-        .expect("chunk")
-    }
-
-    /// The text delta is written by hand for speed; it must be the bytes the general event
-    /// writer gives for the same body.
-    #[test]
-    fn a_text_delta_is_the_same_bytes_as_the_general_writer_gives() {
-        let mut writer = ResponseWriter::new("{\"id\":\"resp_1\"".into(), None, ToolItems::McpCall);
-        let mut out = Vec::new();
-        writer.start(&mut out);
-        writer.chunk(&text_chunk("first "), &mut out);
-        let text = "quote \" backslash \\ newline \n tab \t é ☃ \u{1}";
-        let mut delta = Vec::new();
-        let sequence_before = writer.sequence;
-        writer.chunk(&text_chunk(text), &mut delta);
-        let Some(OpenItem::Message { index, id, .. }) = &writer.open else {
-            panic!("a message item is open");
-        };
-        let mut expected = Vec::new();
-        let mut sequence = sequence_before;
-        let body = Delta {
-            item_id: id,
-            output_index: *index,
-            content_index: Some(0),
-            delta: text,
-            logprobs: Some(&[]),
-        };
-        crate::dialect::write_event(
-            &mut expected,
-            "response.output_text.delta",
-            Some(&mut sequence),
-            &body,
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&delta),
-            String::from_utf8_lossy(&expected)
-        );
-        assert_eq!(writer.sequence, sequence);
-        let data = delta
-            .split(|b| *b == b'\n')
-            .find_map(|line| line.strip_prefix(b"data: "))
-            .expect("data line");
-        let parsed: Value = serde_json::from_slice(data).expect("JSON");
-        assert_eq!(parsed["delta"], text);
-    }
 }
