@@ -2,7 +2,7 @@
 //! `adk-llm-proxy` binary (release build), in one run, reported as added milliseconds and ratios.
 //!
 //! Run: `cargo bench --bench proxy_overhead` (env `BENCH_SECS` sets seconds per measurement,
-//! default 3). The fake upstream answers instantly, so every millisecond above the direct
+//! default 3; `BENCH_PAIRS` the number of paired Responses-vs-chat runs, default 8). The fake upstream answers instantly, so every millisecond above the direct
 //! baseline is the proxy's own cost (parse, map, serialize, one extra loopback hop).
 
 mod common;
@@ -93,8 +93,10 @@ fn main() {
                 "floor-chat" => (StreamKind::chat(), floor_chat.clone(), floor_child.id()),
                 _ => (StreamKind::chat(), proxied.clone(), child.id()),
             };
-            println!("proxy pid {pid:?}: {} streams at c=8 for {secs:.0} s", kind.name);
-            let p = measure_stream(&client, &url, &kind, 8, per_run, pid).await;
+            // BENCH_PROFILE_CONC sets the streams' concurrency (default 8).
+            let conc = std::env::var("BENCH_PROFILE_CONC").ok().and_then(|c| c.parse().ok()).unwrap_or(8usize);
+            println!("proxy pid {pid:?}: {} streams at c={conc} for {secs:.0} s", kind.name);
+            let p = measure_stream(&client, &url, &kind, conc, per_run, pid).await;
             println!("{}: total p50 {:.3} ms, proxy CPU {:.0} µs/request", kind.name, p.total_p50, p.cpu_per_request * 1e6);
             let _ = child.kill().await;
             return;
@@ -133,6 +135,40 @@ fn main() {
                     f.ttft_p50 - d.ttft_p50, f.total_p50 - d.total_p50, f.cpu_per_request * 1e6
                 );
             }
+        }
+        // Responses against chat, paired: a difference of a few microseconds is below what one
+        // pair of runs can resolve on a shared machine, so the two are measured back to back,
+        // in alternating order, many times, and the median of the differences is reported.
+        let pairs: usize = std::env::var("BENCH_PAIRS").ok().and_then(|s| s.parse().ok()).unwrap_or(8).max(1);
+        let pair_run = Duration::from_secs_f64((secs / 2.0).max(0.5));
+        println!("
+responses vs chat, paired: {pairs} back-to-back pairs per concurrency ({:.1} s runs, order alternating)", pair_run.as_secs_f64());
+        println!("difference = responses − chat, of added total time (proxy − its direct baseline) and of proxy CPU per stream");
+        println!("{:>5} | {:>14} {:>20} {:>10} | {:>14}", "conc", "median added", "range", "resp ≤ chat", "median CPU");
+        for concurrency in [1usize, 8] {
+            let (mut added, mut cpu) = (Vec::new(), Vec::new());
+            for pair in 0..pairs {
+                let mut order = [(&chat, &direct, &proxied), (&responses, &direct_responses, &responses_url)];
+                if pair % 2 == 1 {
+                    order.reverse();
+                }
+                let mut results = Vec::new();
+                for (kind, direct, url) in order {
+                    let d = measure_stream(&client, direct, kind, concurrency, pair_run, None).await;
+                    let p = measure_stream(&client, url, kind, concurrency, pair_run, child.id()).await;
+                    results.push((kind.name, p.total_p50 - d.total_p50, p.cpu_per_request));
+                }
+                results.sort_by_key(|(name, ..)| *name != "responses");
+                added.push(results[0].1 - results[1].1);
+                cpu.push(results[0].2 - results[1].2);
+            }
+            added.sort_by(f64::total_cmp);
+            cpu.sort_by(f64::total_cmp);
+            let at_most = added.iter().filter(|d| **d <= 0.0).count();
+            println!(
+                "{:>5} | {:>+12.3}ms {:>+8.3} … {:>+7.3}ms {:>6}/{:<3} | {:>+12.1}µs",
+                concurrency, common::percentile(&added, 0.5), added[0], added[added.len() - 1], at_most, added.len(), common::percentile(&cpu, 0.5) * 1e6
+            );
         }
         let rss = common::peak_rss_kib(child.id());
         println!("\nproxy peak RSS: {}", rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "unknown".into()));

@@ -56,7 +56,7 @@ pub fn message(role: &str, content: Value) -> Message {
 pub fn required_str<'a>(
     fields: &'a Map<String, Value>,
     key: &str,
-    at: &str,
+    at: &(impl std::fmt::Display + ?Sized),
 ) -> Result<&'a str, ApiError> {
     match fields.get(key) {
         Some(Value::String(text)) => Ok(text),

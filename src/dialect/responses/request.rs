@@ -265,8 +265,14 @@ impl ResponsesRequest {
     /// them), without those the answer sets (`status`, `error`, `incomplete_details`, `output`,
     /// `usage`). One list serves the JSON text every lifecycle event carries ([`Self::echo_json`])
     /// and the object a stored or non-streaming response is built from
-    /// ([`Self::response_template`]), so the two cannot disagree.
-    fn echo_fields<'a>(&'a self, id: &'a str, created_at: i64) -> Vec<(&'static str, Echoed<'a>)> {
+    /// ([`Self::response_template`]), so the two cannot disagree. Each field goes to `field`, in
+    /// order.
+    fn echo_fields<'a>(
+        &'a self,
+        id: &'a str,
+        created_at: i64,
+        mut field: impl FnMut(&'static str, Echoed<'a>),
+    ) {
         // Defaults as OpenAI reports them when the request left a field out.
         const DEFAULTS: [(&str, &str); 12] = [
             ("instructions", "null"),
@@ -282,59 +288,53 @@ impl ResponsesRequest {
             ("truncation", r#""disabled""#),
             ("user", "null"),
         ];
-        let mut fields = vec![
-            ("id", Echoed::Text(id)),
-            ("object", Echoed::Raw(r#""response""#)),
-            ("created_at", Echoed::Integer(created_at)),
-            ("model", Echoed::Text(&self.model)),
-        ];
+        field("id", Echoed::Text(id));
+        field("object", Echoed::Raw(r#""response""#));
+        field("created_at", Echoed::Integer(created_at));
+        field("model", Echoed::Text(&self.model));
         for (key, default) in DEFAULTS {
-            fields.push((
-                key,
-                self.echo
-                    .get(key)
-                    .map_or(Echoed::Raw(default), Echoed::Value),
-            ));
+            let value = self.echo.get(key);
+            field(key, value.map_or(Echoed::Raw(default), Echoed::Value));
         }
         for key in ["service_tier", "prompt_cache_key", "safety_identifier"] {
             if let Some(value) = self.echo.get(key) {
-                fields.push((key, Echoed::Value(value)));
+                field(key, Echoed::Value(value));
             }
         }
         let previous = self.previous_response_id.as_deref();
-        fields.push((
+        field(
             "previous_response_id",
             previous.map_or(Echoed::Raw("null"), Echoed::Text),
-        ));
-        fields.push((
+        );
+        field(
             "store",
             Echoed::Raw(if self.store { "true" } else { "false" }),
-        ));
-        fields
+        );
     }
 
     /// The echo as JSON text without its closing brace: `{"id":…,…` (the writer adds the rest).
     pub fn echo_json(&self, id: &str, created_at: i64) -> String {
         let mut text = Vec::with_capacity(640);
         text.push(b'{');
-        for (i, (key, value)) in self.echo_fields(id, created_at).into_iter().enumerate() {
-            if i > 0 {
+        self.echo_fields(id, created_at, |key, value| {
+            if text.len() > 1 {
                 text.push(b',');
             }
             text.push(b'"');
             text.extend_from_slice(key.as_bytes());
             text.extend_from_slice(b"\":");
             value.write(&mut text);
-        }
+        });
         String::from_utf8(text).unwrap_or_else(|_| r#"{"object":"response""#.into())
     }
 
     /// The echo as an object, for a response that is stored or returned whole.
     pub fn response_template(&self, id: &str, created_at: i64) -> Map<String, Value> {
-        self.echo_fields(id, created_at)
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value.to_value()))
-            .collect()
+        let mut object = Map::new();
+        self.echo_fields(id, created_at, |key, value| {
+            object.insert(key.to_string(), value.to_value());
+        });
+        object
     }
 
     /// The chat request: `instructions`, then `history` (the items of the responses this one
@@ -364,10 +364,10 @@ impl ResponsesRequest {
 /// Input items as chat messages, in order. `path` names the field in errors.
 pub fn items_to_messages(items: &[Value], path: &str) -> Result<Vec<Message>, ApiError> {
     let mut messages: Vec<Message> = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let at = format!("{path}[{i}]");
+    for (index, item) in items.iter().enumerate() {
+        let at = &At { path, index };
         let Value::Object(fields) = item else {
-            return Err(invalid_type(&at, "an object", item));
+            return Err(invalid_type(&at.to_string(), "an object", item));
         };
         // A message may come without `type` (the easy input form).
         let kind = match fields.get("type") {
@@ -376,25 +376,25 @@ pub fn items_to_messages(items: &[Value], path: &str) -> Result<Vec<Message>, Ap
             Some(other) => return Err(invalid_type(&format!("{at}.type"), "a string", other)),
         };
         match kind {
-            "message" => messages.push(message(fields, &at)?),
+            "message" => messages.push(message(fields, at)?),
             "function_call" => {
                 let call = tool_call(
-                    required_str(fields, "call_id", &at)?,
-                    required_str(fields, "name", &at)?,
+                    required_str(fields, "call_id", at)?,
+                    required_str(fields, "name", at)?,
                     arguments_text(fields.get("arguments")),
                 );
                 push_tool_call(&mut messages, call);
             }
             "function_call_output" => {
-                let call_id = required_str(fields, "call_id", &at)?;
+                let call_id = required_str(fields, "call_id", at)?;
                 let output = output_text(fields.get("output"), &format!("{at}.output"))?;
                 messages.push(tool_message(call_id, output));
             }
             "mcp_call" => {
-                let id = required_str(fields, "id", &at)?;
+                let id = required_str(fields, "id", at)?;
                 let call = tool_call(
                     id,
-                    required_str(fields, "name", &at)?,
+                    required_str(fields, "name", at)?,
                     arguments_text(fields.get("arguments")),
                 );
                 push_tool_call(&mut messages, call);
@@ -418,7 +418,20 @@ pub fn items_to_messages(items: &[Value], path: &str) -> Result<Vec<Message>, Ap
     Ok(messages)
 }
 
-fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
+/// Where an input item is, for error messages: `input[3]`. Formatted only when an error names
+/// it, not for every item of every request.
+struct At<'a> {
+    path: &'a str,
+    index: usize,
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.path, self.index)
+    }
+}
+
+fn message(fields: &Map<String, Value>, at: &At) -> Result<Message, ApiError> {
     let role = required_str(fields, "role", at)?;
     let role = match role {
         "user" | "assistant" | "system" => role,
@@ -435,6 +448,7 @@ fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
     };
     let content = match fields.get("content") {
         Some(Value::String(text)) => Value::String(text.clone()),
+        Some(Value::Array(parts)) if let Some(text) = joined_text(parts) => Value::String(text),
         Some(Value::Array(parts)) => {
             let mut converted = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
@@ -464,6 +478,25 @@ fn message(fields: &Map<String, Value>, at: &str) -> Result<Message, ApiError> {
     message.insert("role".into(), role.into());
     message.insert("content".into(), content);
     Ok(Message::new(message))
+}
+
+/// Parts that are all text, joined as [`content_part`] and [`crate::wire::join_text_parts`]
+/// would join them, without building a part for each; `None` when any part is something else
+/// (or malformed, so the general path names the error).
+fn joined_text(parts: &[Value]) -> Option<String> {
+    let mut joined = String::new();
+    for part in parts {
+        let kind = part.get("type")?.as_str()?;
+        if !matches!(kind, "input_text" | "output_text" | "text" | "refusal") {
+            return None;
+        }
+        let text = part.get("text").or_else(|| part.get("refusal"))?.as_str()?;
+        if !joined.is_empty() {
+            joined.push('\n');
+        }
+        joined.push_str(text);
+    }
+    Some(joined)
 }
 
 fn content_part(part: &Value, at: &str) -> Result<Value, ApiError> {
@@ -692,6 +725,40 @@ mod tests {
         assert_eq!(chat.extra["response_format"]["json_schema"]["name"], "x");
     }
 
+    /// All-text content takes a shortcut; it must join exactly as the general path does.
+    #[test]
+    fn text_parts_join_as_the_general_path_joins_them() {
+        let cases = [
+            json!([{"type": "input_text", "text": "one"}]),
+            json!([{"type": "input_text", "text": "a"}, {"type": "input_text", "text": ""}, {"type": "output_text", "text": "b"}]),
+            json!([{"type": "input_text", "text": ""}, {"type": "text", "text": "x"}]),
+            json!([{"type": "refusal", "refusal": "no"}, {"type": "input_text", "text": "yes"}]),
+            json!([]),
+        ];
+        for parts in cases {
+            let Value::Array(parts) = parts else {
+                unreachable!()
+            };
+            let general: Vec<Value> = parts
+                .iter()
+                .map(|p| content_part(p, "input[0].content").expect("a text part"))
+                .collect();
+            let expected = crate::wire::join_text_parts(&general);
+            assert_eq!(
+                joined_text(&parts).as_deref(),
+                Some(expected.as_str()),
+                "{parts:?}"
+            );
+        }
+        let image = json!([{"type": "input_text", "text": "see"}, {"type": "input_image", "image_url": "data:,"}]);
+        let Value::Array(image) = image else {
+            unreachable!()
+        };
+        assert_eq!(joined_text(&image), None);
+        let missing_text = [json!({"type": "input_text"})];
+        assert_eq!(joined_text(&missing_text), None);
+    }
+
     #[test]
     fn what_cannot_be_honoured_is_refused_by_name() {
         for (body, param) in [
@@ -714,6 +781,14 @@ mod tests {
             (
                 json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}),
                 "input[0].content[0].type",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text"}]}]}),
+                "input[0].content[0].text",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user"}, {"type": "function_call", "name": "f"}]}),
+                "input[1].call_id",
             ),
             (json!({"input": "hi"}), "model"),
             (json!({"model": "m"}), "input"),
