@@ -153,7 +153,8 @@ pub fn write_event(
 /// A streamed answer's wire form. Most dialects stream Server-Sent Events; Ollama's streams
 /// newline-delimited JSON, which has no comments, so it sends no keep-alives.
 pub trait SseDialect: Send + 'static {
-    /// Bytes to reserve for one chunk's output, so a typical chunk needs no reallocation.
+    /// About the bytes one chunk's output takes. The stream's buffer starts with room for a few,
+    /// so the first chunk (often with a dialect's opening events) needs no reallocation.
     const CHUNK_BYTES: usize = 256;
     const CONTENT_TYPE: &'static str = "text/event-stream";
     /// What goes out while the upstream is silent, if the format has a way to say nothing.
