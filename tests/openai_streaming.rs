@@ -492,3 +492,55 @@ async fn upstream_that_ignores_stream_true_still_gives_a_stream() {
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     assert_eq!(chunks.last().expect("usage")["usage"]["total_tokens"], 12);
 }
+
+/// The mirror of the case above: a server that streams even when asked not to (some gateways
+/// and self-hosted servers always do). The client asked for one completion and gets one,
+/// assembled from the stream; a stream that breaks off is still an error, never half an answer.
+#[tokio::test]
+async fn upstream_that_streams_a_non_streaming_request_still_gives_one_completion() {
+    let up = FakeUpstream::start(|req| {
+        if req.body["messages"][0]["content"] == "cut" {
+            return Reply::Sse(vec![Step::Data(chunk(json!({"content": "half"}), None))]);
+        }
+        let mut steps = vec![Step::Data(chunk(
+            json!({"role": "assistant", "reasoning_content": "thinking"}),
+            None,
+        ))];
+        steps.extend(openai_text(&["whole ", "answer"]));
+        steps.insert(steps.len() - 1, Step::Data(usage_chunk(5, 7)));
+        Reply::Sse(steps)
+    })
+    .await;
+    let proxy = start_proxy(&settings_yaml("openai", &up.openai_base(), "")).await;
+    let response = post_chat(&proxy, &json!({"messages": user("hi")})).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("header")
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "whole answer");
+    assert_eq!(
+        body["choices"][0]["message"]["reasoning_content"],
+        "thinking"
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["total_tokens"], 12);
+    assert_eq!(
+        up.last_request().body["stream"],
+        Value::Null,
+        "asked without stream"
+    );
+
+    let response = post_chat(&proxy, &json!({"messages": user("cut")})).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.expect("json");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("closed the stream before it finished"),
+        "{message}"
+    );
+}

@@ -67,6 +67,11 @@ impl OpenAiCompat {
 
     /// Reads a whole `chat.completion` body: reasoning renamed, DeepSeek reasoning remembered, an
     /// `{"error": …}` body turned into an error.
+    ///
+    /// Some servers stream whatever was asked (gateways with streaming forced, some self-hosted
+    /// servers): a body of SSE events is assembled into the one completion the client asked
+    /// for, under the stream's own rules — one that breaks off is an error, not an answer. The
+    /// body decides, not its content type, which such servers get wrong both ways.
     async fn read_completion(
         &self,
         response: reqwest::Response,
@@ -75,12 +80,16 @@ impl OpenAiCompat {
             .bytes()
             .await
             .map_err(|e| super::http::transport_error(&self.http.provider, &e))?;
-        let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-            let preview: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-            LlmError::Protocol(format!(
-                "response is not a chat.completion ({e}): {preview}"
-            ))
-        })?;
+        let mut completion = match serde_json::from_slice::<ChatCompletion>(&bytes) {
+            Ok(completion) => completion,
+            Err(_) if looks_like_sse(&bytes) => self.assemble_sse(&bytes)?,
+            Err(e) => {
+                let preview: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                return Err(LlmError::Protocol(format!(
+                    "response is not a chat.completion ({e}): {preview}"
+                )));
+            }
+        };
         if let Some(error) = completion.extra.get("error").filter(|e| !e.is_null()) {
             return Err(LlmError::from_upstream_body(
                 502,
@@ -100,6 +109,32 @@ impl OpenAiCompat {
             }
         }
         Ok(completion)
+    }
+
+    /// A whole SSE body as one completion (see [`Self::read_completion`]).
+    fn assemble_sse(&self, body: &[u8]) -> Result<ChatCompletion, LlmError> {
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        parser.feed(body, &mut events);
+        parser.finish(&mut events);
+        let mut assembler = crate::assemble::Assembler::default();
+        let mut finished = false;
+        for data in &events {
+            let Some(chunk) = stream_event(data) else {
+                finished = true;
+                break;
+            };
+            let chunk = chunk?;
+            finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
+            assembler.push(&chunk);
+        }
+        if !finished {
+            return Err(LlmError::Protocol(format!(
+                "provider '{}' closed the stream before it finished",
+                self.http.provider
+            )));
+        }
+        Ok(assembler.finish())
     }
 
     fn post(&self, body: &ChatRequest) -> reqwest::RequestBuilder {
@@ -198,16 +233,13 @@ fn chunk_stream(
                 }
             }
             for data in events.drain(..) {
-                if data.trim() == "[DONE]" {
+                let Some(chunk) = stream_event(&data) else {
                     finished = true;
                     break 'read;
-                }
-                match parse_chunk(&data) {
-                    Ok(mut chunk) => {
-                        for choice in &mut chunk.choices {
-                            choice.delta.normalize_reasoning();
-                            finished |= choice.finish_reason.is_some();
-                        }
+                };
+                match chunk {
+                    Ok(chunk) => {
+                        finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
                         if let Some(recorder) = &mut recorder {
                             recorder.observe(&chunk);
                         }
@@ -232,6 +264,32 @@ fn chunk_stream(
             )));
         }
     })
+}
+
+/// One SSE `data:` payload of a chat stream: `None` at `[DONE]`, else the chunk with its
+/// reasoning under the one name the proxy uses, or the upstream's in-stream error.
+fn stream_event(data: &str) -> Option<Result<ChatChunk, LlmError>> {
+    if data.trim() == "[DONE]" {
+        return None;
+    }
+    Some(parse_chunk(data).map(|mut chunk| {
+        for choice in &mut chunk.choices {
+            choice.delta.normalize_reasoning();
+        }
+        chunk
+    }))
+}
+
+/// Whether a body that is not JSON is an SSE stream: its first line is an SSE field or comment.
+fn looks_like_sse(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let body = &body[start..];
+    [&b"data:"[..], b"event:", b":", b"id:", b"retry:"]
+        .iter()
+        .any(|field| body.starts_with(field))
 }
 
 /// One SSE `data:` payload → a chunk, or the upstream's in-stream error.
