@@ -92,19 +92,21 @@ impl MessageEvents {
         push_part(out, &self.escaped);
         out.extend_from_slice(b"}\n\n");
         event_head(out, "response.output_item.done", sequence);
-        let item_at = out.len() + b",\"output_index\":,\"item\":".len() + digits(self.index);
-        self.item(out, b"completed", Some(&self.escaped));
+        let item_at = self.item(out, b"completed", Some(&self.escaped));
         let item = out.get(item_at..).map(<[u8]>::to_vec).unwrap_or_default();
         out.extend_from_slice(b"}\n\n");
         // Only our own bytes: ASCII around text that came from a `&str`.
         String::from_utf8(item).unwrap_or_default()
     }
 
-    /// `,"output_index":N,"item":{…}`, the item with its one text part once there is text.
-    fn item(&self, out: &mut Vec<u8>, status: &[u8], text: Option<&[u8]>) {
+    /// `,"output_index":N,"item":{…}`, the item with its one text part once there is text;
+    /// returns where the item's object starts in `out`.
+    fn item(&self, out: &mut Vec<u8>, status: &[u8], text: Option<&[u8]>) -> usize {
         out.extend_from_slice(b",\"output_index\":");
         push_number(out, self.index);
-        out.extend_from_slice(b",\"item\":{\"id\":\"");
+        out.extend_from_slice(b",\"item\":");
+        let item_at = out.len();
+        out.extend_from_slice(b"{\"id\":\"");
         out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(b"\",\"type\":\"message\",\"status\":\"");
         out.extend_from_slice(status);
@@ -113,6 +115,7 @@ impl MessageEvents {
             push_part(out, text);
         }
         out.extend_from_slice(b"]}");
+        item_at
     }
 }
 
@@ -121,10 +124,6 @@ fn push_part(out: &mut Vec<u8>, escaped: &[u8]) {
     out.extend_from_slice(b"{\"type\":\"output_text\",\"text\":\"");
     out.extend_from_slice(escaped);
     out.extend_from_slice(b"\",\"annotations\":[],\"logprobs\":[]}");
-}
-
-fn digits(n: usize) -> usize {
-    itoa::Buffer::new().format(n).len()
 }
 
 #[cfg(test)]

@@ -288,14 +288,19 @@ impl ResponseWriter {
 
     /// Reserves the next output index and announces `item` there.
     fn add_item(&mut self, out: &mut Vec<u8>, item: impl Serialize) -> usize {
-        let index = self.output.len();
-        self.output.push(None);
+        let index = self.reserve_index();
         let body = ItemEvent {
             output_index: index,
             item,
         };
         self.write(out, "response.output_item.added", body);
         index
+    }
+
+    /// The next output index, held for an item until it is done.
+    fn reserve_index(&mut self) -> usize {
+        self.output.push(None);
+        self.output.len() - 1
     }
 
     /// Announces `item` finished and keeps its JSON text for the final event.
@@ -402,8 +407,7 @@ impl ResponseWriter {
     fn text(&mut self, out: &mut Vec<u8>, text: &str) {
         if !matches!(self.open, Some(OpenItem::Message(_))) {
             self.close_open(out);
-            let index = self.output.len();
-            self.output.push(None);
+            let index = self.reserve_index();
             let events = MessageEvents::open(out, &mut self.sequence, index);
             self.open = Some(OpenItem::Message(events));
         }
